@@ -1,0 +1,177 @@
+# latentmill - one non-recursive Makefile (GNU make).
+#
+#   make                 build build/latentmill
+#   make test            unit, golden and integration tests (the README's test command)
+#   make bench           measurements against peers (never part of `make test`)
+#   make demo            the end-to-end demo on a synthetic miniature dataset
+#   make asan            build + unit tests under Address/UB sanitizers (build-asan/)
+#   make deps            install Debian packages (as root) or print the apt-get line
+#   make install PREFIX=/opt/latentmill
+#
+# Options: CUDA=auto|0|1 (auto: on when nvcc is on PATH), SANITIZE=address,undefined,
+#          NATIVE=1 (adds -march=native; build and compute nodes may differ), V=1.
+
+CC ?= gcc
+PREFIX ?= /usr/local
+CUDA ?= auto
+SANITIZE ?=
+NATIVE ?= 0
+
+# pkg-config module -> Debian package (a missing module stops the build naming it).
+PKG_MAP := ompi-c:libopenmpi-dev lmdb:liblmdb-dev libarchive:libarchive-dev \
+           libcurl:libcurl4-openssl-dev libuv:libuv1-dev libturbojpeg:libturbojpeg0-dev \
+           spng:libspng-dev openblas:libopenblas-dev libcjson:libcjson-dev inih:libinih-dev \
+           cmocka:libcmocka-dev
+DEB_TOOLS := build-essential pkg-config openmpi-bin lmdb-utils zip unzip python3 python3-numpy \
+             python3-pil python3-lmdb libjpeg-turbo-progs
+DEB_PKGS := $(foreach p,$(PKG_MAP),$(word 2,$(subst :, ,$(p)))) $(DEB_TOOLS)
+LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih
+
+ifneq ($(filter deps help clean,$(MAKECMDGOALS)),)
+  SKIP_PKG_CHECK := 1
+endif
+ifndef SKIP_PKG_CHECK
+  MISSING := $(foreach p,$(PKG_MAP),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$(p))) && echo y),,$(word 2,$(subst :, ,$(p)))))
+  ifneq ($(strip $(MISSING)),)
+    $(error missing libraries; install the Debian packages: $(strip $(MISSING)) (or run `make deps`))
+  endif
+endif
+
+ifneq ($(SANITIZE),)
+  ifneq ($(filter-out address undefined,$(subst $(,), ,$(SANITIZE))),)
+    $(error SANITIZE must be a comma list of address,undefined; got '$(SANITIZE)')
+  endif
+  BUILD ?= build-asan
+else
+  BUILD ?= build
+endif
+, := ,
+
+ifeq ($(CUDA),auto)
+  CUDA_ON := $(if $(shell command -v nvcc 2>/dev/null),1,0)
+else ifeq ($(CUDA),1)
+  CUDA_ON := 1
+else ifeq ($(CUDA),0)
+  CUDA_ON := 0
+else
+  $(error CUDA must be auto, 0 or 1; got '$(CUDA)')
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
+CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP
+LDLIBS := $(PKG_LIBS) -fopenmp -lm -lpthread
+ifeq ($(NATIVE),1)
+  CFLAGS += -march=native
+endif
+ifneq ($(SANITIZE),)
+  CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+  LDLIBS += -fsanitize=$(SANITIZE)
+endif
+GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS += -DLM_VERSION='"0.1.0"' -DLM_GIT='"$(GIT_VERSION)"'
+
+MODULES := shared kernels models datasets coordinator node reduce
+LIB_SRC := $(wildcard $(addsuffix /*.c,$(MODULES)))
+CLI_SRC := $(wildcard cli/*.c)
+CU_SRC :=
+ifeq ($(CUDA_ON),1)
+  CU_SRC := $(wildcard kernels/cuda/*.cu)
+  ifneq ($(CU_SRC),)
+    CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v nvcc))
+    CFLAGS += -DLM_HAVE_CUDA=1
+    LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lcublas
+  endif
+endif
+NVCCFLAGS := -O2 -I. -Werror all-warnings
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/liblatentmill.a
+BIN := $(BUILD)/latentmill
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
+.PHONY: all test unit bench demo asan deps install clean models features help
+all: features $(BIN) $(UNIT_BIN) $(BENCH_BIN)
+
+features:
+	@echo "latentmill $(GIT_VERSION): build dir $(BUILD)"
+	@echo "  $(if $(filter 1,$(CUDA_ON)),✓,✗) CUDA $(if $(filter 1,$(CUDA_ON)),(nvcc; $(words $(CU_SRC)) kernel files),(CUDA=$(CUDA)))"
+	@echo "  $(if $(SANITIZE),✓,✗) sanitizers $(SANITIZE)"
+	@echo "  ✓ OpenMP, OpenBLAS, OpenMPI, LMDB, libarchive, libuv, libjpeg-turbo, libspng"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC $<")
+	$(Q)nvcc $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+test: all
+	@BUILD=$(BUILD) tests/run.sh
+
+unit: all
+	@BUILD=$(BUILD) tests/run.sh unit
+
+bench: all
+	@BUILD=$(BUILD) tests/bench/run.sh
+
+demo: all
+	@BUILD=$(BUILD) tools/demo.sh
+
+asan:
+	$(MAKE) SANITIZE=address,undefined unit
+
+models:
+	@tools/fetch_models.sh
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PKGS); \
+	else \
+	  echo "run as root:  apt-get install -y $(DEB_PKGS)"; \
+	fi
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/latentmill/jobs $(DESTDIR)$(PREFIX)/share/latentmill/slurm
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/latentmill
+	install -m 644 jobs/*.ini $(DESTDIR)$(PREFIX)/share/latentmill/jobs/
+	-install -m 644 slurm/* $(DESTDIR)$(PREFIX)/share/latentmill/slurm/ 2>/dev/null
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
