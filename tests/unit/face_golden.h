@@ -1,7 +1,6 @@
 /*
  * face_golden.h - helpers shared by the face-network golden tests
- * (tests/unit/test_face_*.c): image loading (libspng / libjpeg-turbo, until
- * shared/lm_img.h lands), SHA-256 of decoded pixels (to prove we feed the
+ * (tests/unit/test_face_*.c): image loading (shared/lm_img.h), SHA-256 of decoded pixels (to prove we feed the
  * exact RGB the goldens were made from), golden JSON access, comparisons that
  * print the first mismatches and the max error, and the SKIP (exit 77) when
  * the face models are not installed.
@@ -16,15 +15,14 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <spng.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <turbojpeg.h>
 
 #include "models/faces_prep.h"
+#include "shared/lm_img.h"
 
 #define FG_FIXTURES "tests/fixtures/faces/"
 #define FG_GOLDEN "tests/golden/faceapi/"
@@ -123,54 +121,6 @@ static inline unsigned char *fg_read(const char *path, size_t *len)
     return b;
 }
 
-/* Decode a PNG (alpha dropped, grey replicated) or JPEG (libjpeg-turbo
- * defaults, like djpeg) to RGB8. Returns NULL on failure. */
-static inline uint8_t *fg_load_rgb(const char *path, int *W, int *H)
-{
-    size_t len;
-    unsigned char *buf = fg_read(path, &len);
-    uint8_t *rgb = NULL;
-    if (!buf) {
-        return NULL;
-    }
-    if (len > 8 && memcmp(buf, "\x89PNG", 4) == 0) {
-        spng_ctx *ctx = spng_ctx_new(0);
-        struct spng_ihdr ih;
-        size_t n;
-        spng_set_png_buffer(ctx, buf, len);
-        if (spng_get_ihdr(ctx, &ih) == 0 && spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &n) == 0) {
-            uint8_t *rgba = malloc(n);
-            if (rgba && spng_decode_image(ctx, rgba, n, SPNG_FMT_RGBA8, 0) == 0) {
-                *W = (int)ih.width;
-                *H = (int)ih.height;
-                rgb = malloc((size_t)*W * *H * 3);
-                for (size_t p = 0; rgb && p < (size_t)*W * *H; p++) {
-                    memcpy(rgb + 3 * p, rgba + 4 * p, 3);
-                }
-            }
-            free(rgba);
-        }
-        spng_ctx_free(ctx);
-    } else {
-        tjhandle tj = tjInitDecompress();
-        int w, h, ss, cs;
-        if (tj && tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &ss, &cs) == 0) {
-            rgb = malloc((size_t)w * h * 3);
-            if (rgb && tjDecompress2(tj, buf, (unsigned long)len, rgb, w, 0, h, TJPF_RGB, 0) != 0) {
-                free(rgb);
-                rgb = NULL;
-            }
-            *W = w;
-            *H = h;
-        }
-        if (tj) {
-            tjDestroy(tj);
-        }
-    }
-    free(buf);
-    return rgb;
-}
-
 static inline cJSON *fg_golden(const char *name)
 {
     char path[512];
@@ -188,6 +138,7 @@ typedef struct fg_case {
     uint8_t *rgb;
     int W, H;
     cJSON *g;
+    lm_image im;
 } fg_case;
 
 static inline int fg_case_load(fg_case *c, const char *name, const char *file)
@@ -196,7 +147,14 @@ static inline int fg_case_load(fg_case *c, const char *name, const char *file)
     memset(c, 0, sizeof *c);
     c->name = name;
     snprintf(path, sizeof path, FG_FIXTURES "%s", file);
-    c->rgb = fg_load_rgb(path, &c->W, &c->H);
+    lm_err e = {0};
+    if (lm_img_load(&c->im, path, 0, &e) != 0) {
+        fprintf(stderr, "%s\n", e.msg);
+        return -1;
+    }
+    c->rgb = c->im.px;
+    c->W = c->im.w;
+    c->H = c->im.h;
     c->g = fg_golden(name);
     if (!c->rgb || !c->g) {
         fprintf(stderr, "%s: cannot load image or golden\n", name);
@@ -215,7 +173,7 @@ static inline int fg_case_load(fg_case *c, const char *name, const char *file)
 
 static inline void fg_case_fini(fg_case *c)
 {
-    free(c->rgb);
+    lm_img_fini(&c->im);
     cJSON_Delete(c->g);
 }
 
