@@ -60,7 +60,7 @@ static void im2col(float *cols, const float *in, const op_tf_geom *g)
 {
     const int C = g->C, KH = g->KH, KW = g->KW;
     const size_t K = (size_t)KH * KW * C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)g->OH * g->OW * K > OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *row = cols + ((size_t)oy * g->OW + ox) * K;
@@ -93,7 +93,7 @@ void op_tf_conv2d_forward(float *out, float *scratch, const float *in, const flo
     if (!bias && act == OP_ACT_NONE) {
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)M * cout > OP_TF_PAR_MIN)
     for (int m = 0; m < M; m++) {
         float *o = out + (size_t)m * cout;
         for (int c = 0; c < cout; c++) {

@@ -18,7 +18,7 @@ void op_tf_dense_forward(float *y, const float *x, const float *w, const float *
 
 void op_tf_add_forward(float *out, const float *a, const float *b, size_t n, enum op_act act)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > OP_TF_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         out[i] = op_act_apply(a[i] + b[i], act);
     }
@@ -29,7 +29,7 @@ void op_tf_act_forward(float *x, size_t n, enum op_act act)
     if (act == OP_ACT_NONE) {
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > OP_TF_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         x[i] = op_act_apply(x[i], act);
     }
@@ -38,7 +38,7 @@ void op_tf_act_forward(float *x, size_t n, enum op_act act)
 void op_tf_affine_forward(float *x, size_t n_pix, int C, const float *mul, const float *add,
                           enum op_act act)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_pix * (size_t)C > OP_TF_PAR_MIN)
     for (size_t p = 0; p < n_pix; p++) {
         float *v = x + p * (size_t)C;
         for (int c = 0; c < C; c++) {

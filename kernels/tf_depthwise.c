@@ -16,7 +16,8 @@ void op_tf_depthwise_forward(float *out, const float *in, const float *filt, con
                              const op_tf_geom *g, enum op_act act)
 {
     const int C = g->C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *o = out + ((size_t)oy * g->OW + ox) * C;
@@ -57,7 +58,7 @@ void op_tf_separable_forward(float *out, float *tmp, const float *in, const floa
     if (!bias && act == OP_ACT_NONE) {
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)M * cout > OP_TF_PAR_MIN)
     for (int m = 0; m < M; m++) {
         float *o = out + (size_t)m * cout;
         for (int c = 0; c < cout; c++) {

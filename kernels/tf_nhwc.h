@@ -21,6 +21,12 @@
 #include <stddef.h>
 
 enum op_tf_pad { OP_TF_VALID = 0, OP_TF_SAME = 1 };
+
+/* Loops with less work than this many multiply-adds run on one thread: the
+ * face nets have many small layers, where an OpenMP fork/join costs more than
+ * it saves and, on a loaded machine, stalls on descheduled threads (measured:
+ * test_face_nets 1.5 s single-threaded vs 25 s with 2 threads at load 8). */
+#define OP_TF_PAR_MIN ((size_t)1 << 20)
 enum op_act { OP_ACT_NONE = 0, OP_ACT_RELU = 1, OP_ACT_LEAKY = 2, OP_ACT_RELU6 = 3 };
 
 /* Geometry of one windowed op (conv, depthwise, pool). */

@@ -10,7 +10,8 @@
 void op_tf_maxpool_forward(float *out, const float *in, const op_tf_geom *g)
 {
     const int C = g->C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *o = out + ((size_t)oy * g->OW + ox) * C;
@@ -40,7 +41,8 @@ void op_tf_maxpool_forward(float *out, const float *in, const op_tf_geom *g)
 void op_tf_avgpool_forward(float *out, const float *in, const op_tf_geom *g)
 {
     const int C = g->C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) \
+    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *o = out + ((size_t)oy * g->OW + ox) * C;

@@ -73,7 +73,7 @@ void faces_prep_input(float *out, int S, const uint8_t *rgb, int W, int H, const
         }
     }
     double ratio = (double)side / (double)S;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)S * S > 100000)
     for (int r = 0; r < S; r++) {
         double fy = side == S ? r : r * ratio;
         int y0 = (int)floor(fy), y1 = (int)ceil(fy);
