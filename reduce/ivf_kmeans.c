@@ -245,8 +245,10 @@ int ivf_kmeans_train(const float *local, size_t n_local, int dim, int nlist, int
             break;
         }
     }
-    lm_log(LM_LOG_INFO, "ivf k-means: %d lists from %llu of %llu vectors, %d iterations", nlist,
-           NT, N, it);
+    if (rank == 0) {
+        lm_log(LM_LOG_INFO, "ivf k-means: %d lists from %llu of %llu vectors, %d iterations",
+               nlist, NT, N, it);
+    }
 done:
     free(tr);
     free(as);
