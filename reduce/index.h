@@ -254,9 +254,13 @@ const char *knn_names_get(const knn_names *nm, int64_t id);
  * malloc'd float array. OUT *out (free()), *n, *dim. Errors: -errno,
  * LM_EFORMAT naming the file and what is wrong. */
 int knn_npy_read_f32(const char *path, float **out, size_t *n, int *dim, lm_err *err);
-/* Write a little-endian float32 (f64 = 0) or float64 (f64 = 1) .npy of shape
- * (rows, cols) (cols 0: 1-D of rows). Errors: -errno. */
-int knn_npy_write(const char *path, const void *data, int f64, size_t rows, size_t cols,
-                  lm_err *err);
+
+/* Export the matches of every shard (IN shard_dirs[nshards], opened read-only)
+ * sorted by item key: out_npy gets float64 (N, k, 2) rows (identity id,
+ * distance) as stored by knn_join_run, out_keys the N keys, one per line.
+ * Local. Errors: LM_ESTORE, LM_EFORMAT (a record that is not F64 [k, 2], or k
+ * differing between records, naming shard and key), -errno. */
+int knn_matches_export(const char *const *shard_dirs, int nshards, const char *out_npy,
+                       const char *out_keys, lm_err *err);
 
 #endif

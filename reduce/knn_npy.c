@@ -1,5 +1,5 @@
 /*
- * knn_npy.c - minimal .npy reader/writer for descriptor files (lookalike
+ * knn_npy.c - minimal .npy reader for descriptor files (lookalike
  * --descriptor, tests, benchmarks). NPY v1/v2 layout as in algorithms.md
  * section 1.3: magic, version, header length, a Python-dict header, data.
  */
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reduce/internal.h"
 
 /* Parse "(a,)" or "(a, b)" after 'shape': into dims; returns ndim or -1. */
 static int parse_shape(const char *h, size_t dims[2])
@@ -138,38 +137,5 @@ done:
     free(hdr);
     free(raw);
     fclose(f);
-    return rc;
-}
-
-int knn_npy_write(const char *path, const void *data, int f64, size_t rows, size_t cols,
-                  lm_err *err)
-{
-    char dict[256];
-    if (cols == 0) {
-        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%zu,), }",
-                 f64 ? "<f8" : "<f4", rows);
-    } else {
-        snprintf(dict, sizeof dict,
-                 "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }",
-                 f64 ? "<f8" : "<f4", rows, cols);
-    }
-    size_t dl = strlen(dict);
-    size_t total = 10 + dl + 1;
-    size_t pad = (64 - total % 64) % 64;
-    size_t hl = dl + pad + 1;
-    size_t nbytes = rows * (cols ? cols : 1) * (f64 ? 8 : 4);
-    unsigned char *buf = malloc(10 + hl + nbytes);
-    if (buf == NULL) {
-        return lm_err_set(err, -ENOMEM, "%s: out of memory", path);
-    }
-    memcpy(buf, "\x93NUMPY\x01\x00", 8);
-    buf[8] = (unsigned char)(hl & 0xff);
-    buf[9] = (unsigned char)(hl >> 8);
-    memcpy(buf + 10, dict, dl);
-    memset(buf + 10 + dl, ' ', pad);
-    buf[10 + dl + pad] = '\n';
-    memcpy(buf + 10 + hl, data, nbytes);
-    int rc = knn__write_file(path, buf, 10 + hl + nbytes, err);
-    free(buf);
     return rc;
 }

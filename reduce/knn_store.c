@@ -1,5 +1,6 @@
 /*
- * knn_store.c - the kNN join written to a rank's shard (knn_join_run in
+ * knn_store.c - the kNN join written to a rank's shard, and its export (knn_join_run,
+ * knn_matches_export in
  * index.h). Kept apart from the index code so that embedders of the query API
  * do not link the store.
  */
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "shared/lm_log.h"
+#include "shared/lm_npy.h"
 #include "shared/lm_store.h"
 
 enum { JOIN_COMMIT = 4096 }; /* records per store transaction */
@@ -82,4 +84,126 @@ int knn_join_run(const knn_config *cfg, const char *outdir, const float *local_v
     free(rec);
     knn_index_close(ident);
     return g;
+}
+
+/* ---- export -------------------------------------------------------------- */
+
+typedef struct match_rec {
+    char *key;
+    double *v; /* k x 2 */
+} match_rec;
+
+typedef struct export_ctx {
+    match_rec *recs;
+    size_t n, cap;
+    int k;
+    const char *shard;
+    lm_err *err;
+} export_ctx;
+
+static int export_visit(const char *key, size_t keylen, const lm_value *v, void *user)
+{
+    export_ctx *c = user;
+    if (v->dtype != LM_DT_F64 || v->ndim != 2 || v->dims[1] != 2 || v->dims[0] < 1 ||
+        (c->k > 0 && (int)v->dims[0] != c->k)) {
+        return lm_err_set(c->err, LM_EFORMAT,
+                          "%s: matches record %.*s: expected float64 [%d x 2], found dtype %d "
+                          "ndim %d dims %u x %u",
+                          c->shard, (int)keylen, key, c->k, (int)v->dtype, v->ndim, v->dims[0],
+                          v->dims[1]);
+    }
+    c->k = (int)v->dims[0];
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? 2 * c->cap : 1024;
+        match_rec *r = realloc(c->recs, nc * sizeof *r);
+        if (r == NULL) {
+            return lm_err_set(c->err, -ENOMEM, "export: out of memory");
+        }
+        c->recs = r;
+        c->cap = nc;
+    }
+    match_rec *r = &c->recs[c->n];
+    r->key = malloc(keylen + 1);
+    r->v = malloc((size_t)c->k * 2 * sizeof *r->v);
+    if (r->key == NULL || r->v == NULL) {
+        free(r->key);
+        free(r->v);
+        return lm_err_set(c->err, -ENOMEM, "export: out of memory");
+    }
+    memcpy(r->key, key, keylen);
+    r->key[keylen] = '\0';
+    memcpy(r->v, v->data, (size_t)c->k * 2 * sizeof *r->v);
+    c->n++;
+    return 0;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+    return strcmp(((const match_rec *)a)->key, ((const match_rec *)b)->key);
+}
+
+int knn_matches_export(const char *const *shard_dirs, int nshards, const char *out_npy,
+                       const char *out_keys, lm_err *err)
+{
+    export_ctx c = {.err = err};
+    int rc = 0;
+    for (int s = 0; s < nshards && rc == 0; s++) {
+        lm_store *st = NULL;
+        rc = lm_store_open(&st, shard_dirs[s], 1, err);
+        if (rc == 0) {
+            c.shard = shard_dirs[s];
+            rc = lm_store_foreach(st, LM_DB_MATCHES, export_visit, &c, err);
+        }
+        lm_store_close(st);
+    }
+    double *all = NULL;
+    FILE *f = NULL;
+    if (rc == 0) {
+        qsort(c.recs, c.n, sizeof *c.recs, cmp_rec);
+        int k = c.k > 0 ? c.k : 1;
+        all = malloc((c.n ? c.n : 1) * (size_t)k * 2 * sizeof *all);
+        if (all == NULL) {
+            rc = lm_err_set(err, -ENOMEM, "export: out of memory");
+        }
+        for (size_t i = 0; rc == 0 && i < c.n; i++) {
+            memcpy(all + i * (size_t)k * 2, c.recs[i].v, (size_t)k * 2 * sizeof *all);
+            if (i > 0 && strcmp(c.recs[i].key, c.recs[i - 1].key) == 0) {
+                lm_log(LM_LOG_WARN, "export: key %s has matches in two shards; both kept",
+                       c.recs[i].key);
+            }
+        }
+        if (rc == 0) {
+            uint64_t shape[3] = {c.n, (uint64_t)k, 2};
+            rc = lm_npy_save(out_npy, "<f8", 8, shape, 3, all, err);
+        }
+    }
+    if (rc == 0) {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", out_keys);
+        f = fopen(tmp, "w");
+        if (f == NULL) {
+            int e = errno;
+            rc = lm_err_set(err, -e, "%s: cannot create: %s", tmp, strerror(e));
+        }
+        for (size_t i = 0; rc == 0 && i < c.n; i++) {
+            if (fprintf(f, "%s\n", c.recs[i].key) < 0) {
+                rc = lm_err_set(err, -EIO, "%s: write failed", tmp);
+            }
+        }
+        if (f != NULL && fclose(f) != 0 && rc == 0) {
+            int e = errno;
+            rc = lm_err_set(err, -e, "%s: close failed: %s", tmp, strerror(e));
+        }
+        if (rc == 0 && rename(tmp, out_keys) != 0) {
+            int e = errno;
+            rc = lm_err_set(err, -e, "%s: rename failed: %s", out_keys, strerror(e));
+        }
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        free(c.recs[i].key);
+        free(c.recs[i].v);
+    }
+    free(c.recs);
+    free(all);
+    return rc;
 }

@@ -18,7 +18,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 "${MPIRUN[@]}" -np 1 "$drv" --driver "$tmp/np1" || { echo "FAIL: driver on 1 rank"; exit 1; }
 "${MPIRUN[@]}" -np 3 "$drv" --driver "$tmp/np3" || { echo "FAIL: driver on 3 ranks"; exit 1; }
 rc=0
-for f in index/images.lmi index/identities.lmi join.bin; do
+for f in index/images.lmi index/identities.lmi join.bin matches.npy matches_keys.txt; do
     if cmp -s "$tmp/np1/$f" "$tmp/np3/$f"; then
         echo "ok: $f identical on 1 and 3 ranks ($(stat -c %s "$tmp/np1/$f") bytes)"
     else

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "reduce/index.h"
+#include "shared/lm_npy.h"
 #include "tests/knn_synth.h"
 
 static char tmpdir[256];
@@ -574,7 +575,7 @@ static void test_names_and_npy_errors(void **state)
     /* npy round trip and a wrong dtype. */
     float v[6] = {1, 2, 3, 4, 5, 6};
     snprintf(path, sizeof path, "%s/v.npy", tmpdir);
-    assert_int_equal(knn_npy_write(path, v, 0, 2, 3, &e), 0);
+    assert_int_equal(lm_npy_save(path, "<f4", 4, (const uint64_t[]){2, 3}, 2, v, &e), 0);
     float *r = NULL;
     size_t n = 0;
     int dim = 0;
@@ -584,7 +585,7 @@ static void test_names_and_npy_errors(void **state)
     assert_memory_equal(r, v, sizeof v);
     free(r);
     double dv[3] = {0.5, -1, 2};
-    assert_int_equal(knn_npy_write(path, dv, 1, 3, 0, &e), 0);
+    assert_int_equal(lm_npy_save(path, "<f8", 8, (const uint64_t[]){3}, 1, dv, &e), 0);
     assert_int_equal(knn_npy_read_f32(path, &r, &n, &dim, &e), 0);
     assert_int_equal(n, 1);
     assert_int_equal(dim, 3);
