@@ -19,8 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "reduce/index.h"
+#include "shared/lm_npy.h"
 #include "shared/lm_store.h"
 #include "tests/knn_synth.h"
 
@@ -66,13 +68,51 @@ static int driver(const char *outdir)
     cfg.max_per_list = 64; /* a sampled training set: exercises the seeded selection */
     cfg.niter = 12;
     lm_err e = {0};
-    int rc = knn_index_build(&cfg, all + lo * DIM, (const char *const *)keys, ident + lo, nl, DIM,
+    int rc = 0;
+    char path[4200];
+    if (rank == 0) {
+        /* Names for a few identities, and query descriptors for the lookalike
+         * test: fresh photos of identities 7 and 123, and a 64-D one. */
+        snprintf(path, sizeof path, "%s/names_in.tsv", outdir);
+        if (mkdir(outdir, 0755) != 0 && errno != EEXIST) {
+            rc = -errno;
+        }
+        FILE *f = rc == 0 ? fopen(path, "w") : NULL;
+        if (f != NULL) {
+            fprintf(f, "# identity\tname\n");
+            for (int i = 0; i < 200; i++) {
+                fprintf(f, "%d\tPerson %d\n", i, i);
+            }
+            fclose(f);
+        }
+        float qv[2 * DIM];
+        knn_rng r = {99};
+        for (int d = 0; d < DIM; d++) {
+            double s = knn_synth_sigma(0.45, DIM);
+            qv[d] = (float)(cent[7 * DIM + d] + s * knn_rng_gauss(&r));
+            qv[DIM + d] = (float)(cent[123 * DIM + d] + s * knn_rng_gauss(&r));
+        }
+        snprintf(path, sizeof path, "%s/query.npy", outdir);
+        rc = lm_npy_save(path, "<f4", 4, (const uint64_t[]){2, DIM}, 2, qv, &e);
+        snprintf(path, sizeof path, "%s/query64.npy", outdir);
+        if (rc == 0) {
+            rc = lm_npy_save(path, "<f4", 4, (const uint64_t[]){64}, 1, qv, &e);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "driver: %s\n", e.msg);
+        }
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc != 0) {
+        return 1;
+    }
+    snprintf(cfg.names, sizeof cfg.names, "%s/names_in.tsv", outdir);
+    rc = knn_index_build(&cfg, all + lo * DIM, (const char *const *)keys, ident + lo, nl, DIM,
                              MPI_COMM_WORLD, outdir, &e);
     if (rc != 0) {
         fprintf(stderr, "rank %d: build failed: %s\n", rank, e.msg);
         return 1;
     }
-    char path[4200];
     snprintf(path, sizeof path, "%s/index/identities.lmi", outdir);
     knn_index *ids = NULL;
     rc = knn_index_load(&ids, path, DIM, &e);
