@@ -90,7 +90,7 @@ static void pass_xv(const solver *S, const double *v, double *out)
 {
     const svm_problem *p = S->p;
     const double bterm = S->hb ? S->B * v[S->dim] : 0.0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(S->nthr)
     for (int64_t i = 0; i < S->n; i++) {
         out[i] = dot_fd(row_ptr(p, i), v, S->dim) + bterm;
     }
@@ -100,7 +100,7 @@ static void pass_xv(const solver *S, const double *v, double *out)
 static void reduce_threads(const solver *S, const double *acc, double *out)
 {
     const int64_t wl = S->wl;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(S->nthr)
     for (int64_t j = 0; j < wl; j++) {
         double s = 0.0;
         for (int t = 0; t < S->nthr; t++) {
@@ -261,7 +261,12 @@ static int solver_init(solver *S, const svm_problem *p, double C, MPI_Comm comm,
     S->hb = p->bias > 0.0;
     S->B = p->bias;
     S->wl = svm_wlen(p);
-    S->nthr = omp_get_max_threads();
+    /* Threads only pay off on large passes: on a small problem the fork/join of
+     * two regions per CG step costs more than the work (and much more when
+     * another process holds the second core). About 256k elements per thread. */
+    int64_t work = S->n * S->wl / (1 << 18);
+    int maxt = omp_get_max_threads();
+    S->nthr = work < 1 ? 1 : (work < maxt ? (int)work : maxt);
     size_t n1 = (size_t)(S->n > 0 ? S->n : 1);
     S->z = calloc(n1, sizeof(double));
     S->xs = calloc(n1, sizeof(double));
@@ -463,7 +468,7 @@ int svm_train(const svm_problem *prob, const svm_params *par, MPI_Comm comm, dou
         int ok = 0;
         for (int t = 0; t < SVM_LS_TRIALS; t++) {
             double loss = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : loss)
+#pragma omp parallel for schedule(static) reduction(+ : loss) num_threads(S.nthr)
             for (int64_t i = 0; i < S.n; i++) {
                 double m = 1.0 - y[i] * (S.z[i] + step * S.xs[i]);
                 if (m > 0.0) {
@@ -573,6 +578,8 @@ int svm_count_correct(const svm_problem *prob, const double *w, MPI_Comm comm, i
         S.hb = prob->bias > 0.0;
         S.B = prob->bias;
         S.wl = svm_wlen(prob);
+        int64_t work = S.n * S.wl / (1 << 18);
+        S.nthr = work < 1 ? 1 : (work < omp_get_max_threads() ? (int)work : omp_get_max_threads());
         pass_xv(&S, w, z);
         for (int64_t i = 0; i < prob->n; i++) {
             int pred = z[i] > 0.0 ? 1 : -1;
@@ -672,7 +679,7 @@ int svm_train_path(const svm_problem *train, const svm_problem *val, const svm_p
         } else {
             since++;
         }
-        if (pp->patience > 0 && since >= pp->patience) {
+        if ((pp->patience > 0 && since >= pp->patience) || res->best_val_acc >= 1.0) {
             break;
         }
     }
