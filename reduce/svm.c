@@ -263,8 +263,8 @@ static int solver_init(solver *S, const svm_problem *p, double C, MPI_Comm comm,
     S->wl = svm_wlen(p);
     /* Threads only pay off on large passes: on a small problem the fork/join of
      * two regions per CG step costs more than the work (and much more when
-     * another process holds the second core). About 256k elements per thread. */
-    int64_t work = S->n * S->wl / (1 << 18);
+     * another process holds the second core). About 2M elements per thread. */
+    int64_t work = S->n * S->wl / (1 << 21);
     int maxt = omp_get_max_threads();
     S->nthr = work < 1 ? 1 : (work < maxt ? (int)work : maxt);
     size_t n1 = (size_t)(S->n > 0 ? S->n : 1);
@@ -578,7 +578,7 @@ int svm_count_correct(const svm_problem *prob, const double *w, MPI_Comm comm, i
         S.hb = prob->bias > 0.0;
         S.B = prob->bias;
         S.wl = svm_wlen(prob);
-        int64_t work = S.n * S.wl / (1 << 18);
+        int64_t work = S.n * S.wl / (1 << 21);
         S.nthr = work < 1 ? 1 : (work < omp_get_max_threads() ? (int)work : omp_get_max_threads());
         pass_xv(&S, w, z);
         for (int64_t i = 0; i < prob->n; i++) {
