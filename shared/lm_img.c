@@ -60,7 +60,12 @@ static int decode_jpeg(lm_image *out, const void *buf, size_t len, const char *n
     }
     int w = 0, h = 0, subsamp = 0, colorspace = 0;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: corrupt JPEG header: %s", name, tjGetErrorStr2(tj));
+        rc = lm_err_set(err, LM_EFORMAT, "%s: corrupt or truncated JPEG header: %s", name,
+                        tjGetErrorStr2(tj));
+        goto tj_destroy;
+    }
+    if (w <= 0 || h <= 0) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: corrupt JPEG header (no frame dimensions)", name);
         goto tj_destroy;
     }
     rc = check_dims(w, h, max_pixels, name, err);
