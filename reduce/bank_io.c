@@ -1,6 +1,7 @@
 /*
  * bank_io.c - the bank's files: NPY v1.0 arrays (numpy's format, as InterFaceGAN
- * saves boundaries) and the `bank show` table printed from manifest.json.
+ * saves boundaries; written by shared/lm_npy, read here) and the `bank show`
+ * table printed from manifest.json.
  *
  * NPY layout: "\x93NUMPY", version 1.0, uint16 LE header length H, an ASCII
  * Python dict padded with spaces and ended by '\n' so that 10 + H is a multiple
@@ -14,39 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/lm_npy.h"
+
 int bank_npy_save(const char *path, const float *data, int64_t rows, int64_t cols, lm_err *err)
 {
-    char dict[128];
-    int dl = snprintf(dict, sizeof dict,
-                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",
-                      (long long)rows, (long long)cols);
-    char hdr[256];
-    int total = 10 + dl + 1;
-    int padded = (total + 63) / 64 * 64;
-    int H = padded - 10;
-    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
-    hdr[8] = (char)(H & 0xff);
-    hdr[9] = (char)(H >> 8);
-    memcpy(hdr + 10, dict, (size_t)dl);
-    memset(hdr + 10 + dl, ' ', (size_t)(padded - 10 - dl - 1));
-    hdr[padded - 1] = '\n';
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) {
-        return lm_err_set(err, -errno, "%s: cannot create: %s", path, strerror(errno));
-    }
-    size_t cnt = (size_t)(rows * cols);
-    /* x86-64 and aarch64 Linux are little-endian, as '<f4' requires. */
-    int ok = fwrite(hdr, 1, (size_t)padded, f) == (size_t)padded &&
-             fwrite(data, sizeof(float), cnt, f) == cnt;
-    int e = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        return lm_err_set(err, -(e ? e : EIO), "%s: write failed: %s", path, strerror(e ? e : EIO));
-    }
-    return 0;
+    /* The shared writer: temp file, fsync, rename (a crash never leaves half a file). */
+    const uint64_t shape[2] = {(uint64_t)rows, (uint64_t)cols};
+    return lm_npy_save(path, "<f4", sizeof(float), shape, 2, data, err);
 }
 
 int bank_npy_load(const char *path, float **data, int64_t *rows, int64_t *cols, lm_err *err)

@@ -17,6 +17,7 @@
 #include <mpi.h>
 
 #include "reduce/bank.h"
+#include "shared/lm_job.h"
 
 static uint64_t lcg(uint64_t *s)
 {
@@ -286,6 +287,66 @@ static void test_conditions_parse(void **state)
     assert_int_equal(bank_conditions_parse(&cfg, "smiling|male,,age", &e), LM_ECONFIG);
 }
 
+/* The [bank] job section: every key, defaults, and bad values named with the
+ * file and line. */
+static void test_config_from_job(void **state)
+{
+    (void)state;
+    const char *text = "[bank]\n"
+                       "spaces = w, wplus\n"
+                       "attributes = Smiling,Male , Eyeglasses\n"
+                       "emotions = none\n"
+                       "C = 0.25\n"
+                       "ratio = 0.05\n"
+                       "val_split = 0.2\n"
+                       "balance = yes\n"
+                       "seed = 3\n"
+                       "conditions = Smiling|Male; Eyeglasses|Male,Smiling\n"
+                       "parallel = data\n"
+                       "task_mem_mb = 512\n";
+    lm_job *job = NULL;
+    lm_err e = {0};
+    assert_int_equal(lm_job_parse(&job, text, "t.ini", &e), 0);
+    bank_config cfg;
+    bank_config_init(&cfg);
+    int rc = bank_config_from_job(&cfg, job, &e);
+    if (rc != 0) {
+        fail_msg("%s", e.msg);
+    }
+    assert_int_equal(lm_job_check_unused(job, &e), 0);
+    assert_int_equal(cfg.n_spaces, 2);
+    assert_string_equal(cfg.spaces[1], "wplus");
+    assert_int_equal(cfg.all_attributes, 0);
+    assert_int_equal(cfg.n_attributes, 3);
+    assert_string_equal(cfg.attributes[1], "Male");
+    assert_int_equal(cfg.all_emotions, 0);
+    assert_int_equal(cfg.n_emotions, 0);
+    assert_true(cfg.C == 0.25 && cfg.ratio == 0.05 && cfg.val_split == 0.2);
+    assert_int_equal(cfg.balance, 1);
+    assert_int_equal(cfg.seed, 3);
+    assert_int_equal(cfg.n_conditional, 2);
+    assert_int_equal(cfg.conditional[1].n_cond, 2);
+    assert_int_equal(cfg.parallel, BANK_PAR_DATA);
+    assert_true(cfg.task_mem_mb == 512);
+    lm_job_free(job);
+    /* Defaults. */
+    assert_int_equal(lm_job_parse(&job, "[bank]\n", "d.ini", &e), 0);
+    bank_config_init(&cfg);
+    assert_int_equal(bank_config_from_job(&cfg, job, &e), 0);
+    assert_true(cfg.C == 0.0 && cfg.ratio == 0.02 && cfg.val_split == 0.3 && cfg.all_attributes);
+    lm_job_free(job);
+    const char *bad[] = {"[bank]\nC = -1\n", "[bank]\nratio = x\n", "[bank]\nparallel = gpu\n",
+                         "[bank]\nconditions = smiling\n"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(lm_job_parse(&job, bad[i], "b.ini", &e), 0);
+        bank_config_init(&cfg);
+        assert_int_equal(bank_config_from_job(&cfg, job, &e), LM_ECONFIG);
+        printf("bad %d: %s\n", i, e.msg);
+        assert_non_null(strstr(e.msg, "b.ini"));
+        lm_job_free(job);
+    }
+}
+
 /* bank_build on one rank: 512-D latents, 30k rows (21k train), planted directions; the
  * binary direction recovers its planted one (cosine >= 0.99), files appear,
  * an unknown attribute or condition is a config error. */
@@ -367,7 +428,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_select_scores_counts), cmocka_unit_test(test_select_count_and_order),
         cmocka_unit_test(test_select_labels),        cmocka_unit_test(test_project),
         cmocka_unit_test(test_npy_roundtrip),        cmocka_unit_test(test_conditions_parse),
-        cmocka_unit_test(test_build),
+        cmocka_unit_test(test_config_from_job), cmocka_unit_test(test_build),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Finalize();
