@@ -7,4 +7,6 @@
 
 #include "node/node.h"
 
+extern const node_stage_ops node_stage_faces; /* stage_faces.c */
+
 #endif

@@ -59,6 +59,19 @@ int node_config_from_job(node_config *cfg, lm_job *job, lm_err *err)
         return rc;
     }
     cfg->threads = (int)v;
+    const char *models = NULL;
+    if ((rc = lm_job_get_str(job, "node", "models", "", &models, err)) < 0) {
+        return rc;
+    }
+    snprintf(cfg->models, sizeof cfg->models, "%s", models);
+    if ((rc = lm_job_get_int(job, "node", "det_size", 416, 32, 2048, &v, err)) < 0) {
+        return rc;
+    }
+    if (v % 32 != 0) {
+        return lm_err_set(err, LM_ECONFIG, "%s: [node] det_size = %ld: must be a multiple of 32",
+                          lm_job_path(job), v);
+    }
+    cfg->det_size = (int)v;
     const char *stages = NULL;
     if ((rc = lm_job_get_str(job, "node", "stages", "decode,resize", &stages, err)) < 0) {
         return rc;

@@ -31,6 +31,8 @@ typedef struct node_config {
     int keep_pixels;       /* store resized pixels in the pixels db, default true */
     int64_t max_pixels;    /* decode limit against decompression bombs */
     int threads;           /* OpenMP threads per rank (0: library default) */
+    char models[512];      /* face models directory ("" : $LATENTMILL_MODELS, models/face-api) */
+    int det_size;          /* faces stage: detector input size (0: 416) */
     int nstages;
     char stages[NODE_MAX_STAGES][32]; /* e.g. decode, resize */
 } node_config;
@@ -48,6 +50,8 @@ typedef struct node_item {
     lm_image out;        /* image after resize/align */
     cJSON *meta;         /* stages add fields; written to the meta db */
     uint32_t rank;
+    int have_lmk;        /* lmk holds 68 landmarks in it->img's pixel coordinates */
+    double lmk[68][2];   /* from the dataset or the faces stage */
 } node_item;
 
 /* A stage. process returns 0 (ok), NODE_ITEM_FAILED (the item failed; the
