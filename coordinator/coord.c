@@ -27,7 +27,7 @@
 #include "coordinator/coord_sched.h"
 #include "datasets/ds_plan.h"
 #include "node/node.h"
-#include "reduce/reduce.h"
+#include "coordinator/coord_reduce.h"
 #include "shared/lm_io.h"
 #include "shared/lm_job.h"
 #include "shared/lm_log.h"
@@ -43,6 +43,7 @@ typedef struct run_cfg {
     size_t min_chunk, max_chunk;
     int backups;
     node_config node;
+    coord_reduce_cfg reduce;
 } run_cfg;
 
 static char *resolve(const char *job_path, const char *p)
@@ -133,7 +134,7 @@ static int run_cfg_read(run_cfg *c, lm_job *job, lm_err *err)
         return lm_err_set(err, LM_ECONFIG, "%s: [dataset] kind = %s but %s is %s", jp, kinds[kind],
                           c->dataset_path, S_ISDIR(st.st_mode) ? "a folder" : "a file");
     }
-    if ((rc = reduce_config_read(job, err)) < 0) {
+    if ((rc = coord_reduce_config(&c->reduce, job, err)) != 0) {
         return rc;
     }
     return lm_job_check_unused(job, err);
@@ -890,7 +891,7 @@ int coord_job_run(const coord_options *opt, lm_err *err)
         rc = map_phase(job, &cfg, opt, rank, size, err);
     }
     if (rc == 0 && opt->phase != COORD_PHASE_MAP) {
-        rc = reduce_run(job, cfg.outdir, err);
+        rc = coord_reduce_run(&cfg.reduce, cfg.outdir, err);
         int ok = rc == 0;
         MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
         if (rc == 0 && !ok) {
