@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mpi.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -760,7 +761,13 @@ static int map_phase(lm_job *job, run_cfg *cfg, const coord_options *opt, int ra
     if (rc == 0 && works) {
         char shard[PATH_MAX];
         snprintf(shard, sizeof shard, "%s/shards/run%04u-rank%04d", cfg->outdir, co.run, rank);
-        rc = node_create(&node, &cfg->node, co.plan, shard, (uint32_t)rank, err);
+        node_config ncfg = cfg->node;
+        if (ncfg.item_threads == 0) {
+            /* Alone, use the machine's cores for items; under MPI the ranks
+             * already share the cores. */
+            ncfg.item_threads = size == 1 ? omp_get_num_procs() : 1;
+        }
+        rc = node_create(&node, &ncfg, co.plan, shard, (uint32_t)rank, err);
     }
     /* All ranks agree before any work is handed out. */
     int all_ok = rc == 0;
