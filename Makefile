@@ -37,6 +37,7 @@ ifndef SKIP_PKG_CHECK
   endif
 endif
 
+, := ,
 ifneq ($(SANITIZE),)
   ifneq ($(filter-out address undefined,$(subst $(,), ,$(SANITIZE))),)
     $(error SANITIZE must be a comma list of address,undefined; got '$(SANITIZE)')
@@ -45,7 +46,6 @@ ifneq ($(SANITIZE),)
 else
   BUILD ?= build
 endif
-, := ,
 
 ifeq ($(CUDA),auto)
   CUDA_ON := $(if $(shell command -v nvcc 2>/dev/null),1,0)
