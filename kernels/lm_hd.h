@@ -1,6 +1,6 @@
 /*
- * lm_hd.h - LM_HD marks per-element math shared by the CPU loops and their
- * CUDA twins: __host__ __device__ under nvcc, nothing for the C compiler.
+ * lm_hd.h - LM_HD marks per-element math shared by CPU loops and CUDA twins:
+ * host+device under nvcc, nothing for the C compiler (ggml-common.h idea).
  */
 #ifndef LM_HD_H
 #define LM_HD_H

@@ -1,0 +1,269 @@
+/* node.c - per-item stage pipeline and chunk commits (see node.h). */
+#include "node/node.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shared/lm_log.h"
+
+struct node_ctx {
+    node_config cfg;
+    const ds_plan *plan;
+    ds_reader *reader;
+    lm_store *store;
+    lm_batch *batch;
+    uint32_t rank;
+    int nstages;
+    const node_stage_ops *ops[NODE_MAX_STAGES];
+    void *state[NODE_MAX_STAGES];
+    int needs_bytes;
+    void (*tick)(void *user);
+    void *tick_user;
+};
+
+void node_set_tick(node_ctx *n, void (*tick)(void *user), void *user)
+{
+    n->tick = tick;
+    n->tick_user = user;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int node_config_from_job(node_config *cfg, lm_job *job, lm_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    long v = 0;
+    int rc;
+    if ((rc = lm_job_get_int(job, "node", "resolution", 256, 4, 4096, &v, err)) < 0) {
+        return rc;
+    }
+    cfg->resolution = (int)v;
+    if ((rc = lm_job_get_bool(job, "node", "keep_pixels", 1, &cfg->keep_pixels, err)) < 0) {
+        return rc;
+    }
+    if ((rc = lm_job_get_int(job, "node", "max_pixels", LM_IMG_MAX_PIXELS_DEFAULT, 1,
+                             (long)1 << 40, &v, err)) < 0) {
+        return rc;
+    }
+    cfg->max_pixels = v;
+    if ((rc = lm_job_get_int(job, "node", "threads", 0, 0, 1024, &v, err)) < 0) {
+        return rc;
+    }
+    cfg->threads = (int)v;
+    const char *models = NULL;
+    if ((rc = lm_job_get_str(job, "node", "models", "", &models, err)) < 0) {
+        return rc;
+    }
+    snprintf(cfg->models, sizeof cfg->models, "%s", models);
+    if ((rc = lm_job_get_int(job, "node", "det_size", 416, 32, 2048, &v, err)) < 0) {
+        return rc;
+    }
+    if (v % 32 != 0) {
+        return lm_err_set(err, LM_ECONFIG, "%s: [node] det_size = %ld: must be a multiple of 32",
+                          lm_job_path(job), v);
+    }
+    cfg->det_size = (int)v;
+    const char *stages = NULL;
+    if ((rc = lm_job_get_str(job, "node", "stages", "decode,resize", &stages, err)) < 0) {
+        return rc;
+    }
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", stages);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", \t", &save); t != NULL; t = strtok_r(NULL, ", \t", &save)) {
+        if (node_stage_find(t) == NULL) {
+            return lm_err_set(err, LM_ECONFIG, "%s: [node] stages: unknown stage '%s' (known: %s)",
+                              lm_job_path(job), t, node_stage_names());
+        }
+        if (cfg->nstages == NODE_MAX_STAGES) {
+            return lm_err_set(err, LM_ECONFIG, "%s: [node] stages: more than %d stages",
+                              lm_job_path(job), NODE_MAX_STAGES);
+        }
+        snprintf(cfg->stages[cfg->nstages++], sizeof cfg->stages[0], "%s", t);
+    }
+    if (cfg->nstages == 0) {
+        return lm_err_set(err, LM_ECONFIG, "%s: [node] stages is empty", lm_job_path(job));
+    }
+    return 0;
+}
+
+void node_free(node_ctx *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    for (int i = 0; i < n->nstages; i++) {
+        if (n->ops[i] != NULL && n->ops[i]->destroy != NULL) {
+            n->ops[i]->destroy(n->state[i]);
+        }
+    }
+    ds_reader_free(n->reader);
+    lm_batch_free(n->batch);
+    lm_store_close(n->store);
+    free(n);
+}
+
+int node_create(node_ctx **out, const node_config *cfg, const ds_plan *plan,
+                const char *shard_dir, uint32_t rank, lm_err *err)
+{
+    *out = NULL;
+    node_ctx *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        return lm_err_set(err, -ENOMEM, "out of memory");
+    }
+    n->cfg = *cfg;
+    n->plan = plan;
+    n->rank = rank;
+    if (cfg->threads > 0) {
+        omp_set_num_threads(cfg->threads);
+    }
+    int rc = lm_batch_create(&n->batch);
+    if (rc != 0) {
+        lm_err_set(err, rc, "out of memory");
+        goto fail;
+    }
+    rc = ds_reader_create(&n->reader, plan, err);
+    if (rc != 0) {
+        goto fail;
+    }
+    rc = lm_store_open(&n->store, shard_dir, 0, err);
+    if (rc != 0) {
+        goto fail;
+    }
+    for (int i = 0; i < cfg->nstages; i++) {
+        n->ops[i] = node_stage_find(cfg->stages[i]);
+        if (n->ops[i] == NULL) {
+            rc = lm_err_set(err, LM_ECONFIG, "unknown stage '%s'", cfg->stages[i]);
+            goto fail;
+        }
+        n->nstages = i + 1;
+        n->needs_bytes |= n->ops[i]->needs_bytes;
+        if (n->ops[i]->create != NULL) {
+            rc = n->ops[i]->create(&n->state[i], cfg, err);
+            if (rc != 0) {
+                lm_err_prefix(err, "stage %s: ", cfg->stages[i]);
+                goto fail;
+            }
+        }
+    }
+    *out = n;
+    return 0;
+fail:
+    node_free(n);
+    return rc;
+}
+
+static void item_reset(node_item *it)
+{
+    free(it->bytes);
+    lm_img_fini(&it->img);
+    lm_img_fini(&it->out);
+    cJSON_Delete(it->meta);
+    memset(it, 0, sizeof *it);
+}
+
+/* Run one item through the stages; records go into the batch. Returns 0 when
+ * the item is settled (ok or failed-with-reason), negative on environmental
+ * failure. */
+static int run_item(node_ctx *n, uint32_t index, int *failed, lm_err *err)
+{
+    node_item it;
+    memset(&it, 0, sizeof it);
+    it.index = index;
+    it.rank = n->rank;
+    ds_plan_item(n->plan, index, &it.plan);
+    it.meta = cJSON_CreateObject();
+    cJSON *ms = cJSON_AddObjectToObject(it.meta, "ms");
+    if (it.meta == NULL || ms == NULL) {
+        item_reset(&it);
+        return lm_err_set(err, -ENOMEM, "out of memory");
+    }
+    lm_err ierr = {0};
+    const char *failed_stage = NULL;
+    int rc = 0;
+    double t0 = now_s();
+    if (n->needs_bytes) {
+        rc = ds_reader_read(n->reader, index, &it.bytes, &it.len, &ierr);
+        cJSON_AddNumberToObject(ms, "read", 1e3 * (now_s() - t0));
+        if (rc == -ENOMEM) {
+            item_reset(&it);
+            return lm_err_set(err, rc, "%s", ierr.msg);
+        }
+        if (rc != 0) {
+            failed_stage = "read";
+        }
+    }
+    for (int s = 0; s < n->nstages && failed_stage == NULL; s++) {
+        double ts = now_s();
+        rc = n->ops[s]->process(n->state[s], &it, n->batch, &ierr);
+        cJSON_AddNumberToObject(ms, n->ops[s]->name, 1e3 * (now_s() - ts));
+        if (rc < 0) {
+            lm_err_set(err, rc, "%s: stage %s: %s", it.plan.key, n->ops[s]->name,
+                       lm_err_msg(&ierr, rc));
+            item_reset(&it);
+            return rc;
+        }
+        if (rc > 0) {
+            failed_stage = n->ops[s]->name;
+        }
+    }
+    cJSON_AddNumberToObject(it.meta, "rank", n->rank);
+    if (failed_stage != NULL) {
+        cJSON_AddStringToObject(it.meta, "status", "failed");
+        cJSON_AddStringToObject(it.meta, "stage", failed_stage);
+        cJSON_AddStringToObject(it.meta, "reason", lm_err_msg(&ierr, rc));
+        *failed = 1;
+    } else {
+        cJSON_AddStringToObject(it.meta, "status", "ok");
+        *failed = 0;
+    }
+    char *json = cJSON_PrintUnformatted(it.meta);
+    rc = json != NULL ? lm_batch_put_json(n->batch, LM_DB_META, it.plan.key, json, n->rank)
+                      : -ENOMEM;
+    free(json);
+    if (rc != 0) {
+        lm_err_set(err, rc, "%s: cannot record meta", it.plan.key);
+    }
+    item_reset(&it);
+    return rc;
+}
+
+int node_process_chunk(node_ctx *n, const uint32_t *index, uint32_t count,
+                       node_chunk_stats *stats, lm_err *err)
+{
+    double t0 = now_s();
+    memset(stats, 0, sizeof *stats);
+    lm_batch_clear(n->batch);
+    for (uint32_t i = 0; i < count; i++) {
+        if (index[i] >= ds_plan_count(n->plan)) {
+            return lm_err_set(err, LM_EINTERNAL, "chunk names item %u beyond the plan", index[i]);
+        }
+        int failed = 0;
+        if (n->tick != NULL) {
+            n->tick(n->tick_user);
+        }
+        int rc = run_item(n, index[i], &failed, err);
+        if (rc != 0) {
+            lm_batch_clear(n->batch);
+            return rc;
+        }
+        if (failed) {
+            stats->failed++;
+        } else {
+            stats->ok++;
+        }
+    }
+    int rc = lm_store_commit(n->store, n->batch, err);
+    lm_batch_clear(n->batch);
+    stats->seconds = now_s() - t0;
+    return rc;
+}
