@@ -41,8 +41,8 @@ static void w32(unsigned char *b, uint32_t v)
     }
 }
 
-int coord_journal_replay(const char *path, size_t nitems, coord_done *done, uint32_t *max_run,
-                         lm_err *err)
+static int replay(const char *path, size_t nitems, coord_done *done, uint32_t *max_run,
+                  int repair, lm_err *err)
 {
     for (size_t i = 0; i < nitems; i++) {
         done[i].run = UINT32_MAX;
@@ -94,7 +94,7 @@ int coord_journal_replay(const char *path, size_t nitems, coord_done *done, uint
         }
         pos += rec;
     }
-    if (pos < len) {
+    if (pos < len && repair) {
         lm_log(LM_LOG_WARN, "%s: dropping a torn record at byte %zu (%zu bytes); those items "
                "will be redone", path, pos, len - pos);
         if (truncate(path, (off_t)pos) != 0) {
@@ -103,6 +103,18 @@ int coord_journal_replay(const char *path, size_t nitems, coord_done *done, uint
     }
     free(buf);
     return rc;
+}
+
+int coord_journal_replay(const char *path, size_t nitems, coord_done *done, uint32_t *max_run,
+                         lm_err *err)
+{
+    return replay(path, nitems, done, max_run, 1, err);
+}
+
+int coord_journal_read(const char *path, size_t nitems, coord_done *done, uint32_t *max_run,
+                       lm_err *err)
+{
+    return replay(path, nitems, done, max_run, 0, err);
 }
 
 int coord_journal_open(coord_journal **out, const char *path, lm_err *err)

@@ -33,6 +33,11 @@ typedef struct coord_done {
 int coord_journal_replay(const char *path, size_t nitems, coord_done *done, uint32_t *max_run,
                          lm_err *err);
 
+/* The same, read-only: a torn tail is ignored but left in place (for readers
+ * that may run while rank 0 appends). */
+int coord_journal_read(const char *path, size_t nitems, coord_done *done, uint32_t *max_run,
+                       lm_err *err);
+
 /* Open for appending. OUT *out (coord_journal_close). */
 int coord_journal_open(coord_journal **out, const char *path, lm_err *err);
 void coord_journal_close(coord_journal *j);

@@ -232,6 +232,12 @@ static struct archive *archive_open_at(fdsrc *src, int fd, int64_t offset)
     return a;
 }
 
+static const char *arch_msg(struct archive *a)
+{
+    const char *m = archive_error_string(a);
+    return m != NULL ? m : "archive ends early (truncated?)";
+}
+
 static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -259,17 +265,17 @@ static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err
         }
         if (ar == ARCHIVE_WARN) {
             lm_log(LM_LOG_WARN, "%s: entry %llu: %s", path, (unsigned long long)ordinal,
-                   archive_error_string(a));
+                   arch_msg(a));
         } else if (ar != ARCHIVE_OK) {
             /* A corrupt or truncated archive: keep what was listed so far if
              * anything, naming where it broke. */
             if (p->n > 0) {
                 lm_log(LM_LOG_WARN, "%s: listing stopped after entry %llu (%s); %zu items kept",
-                       path, (unsigned long long)ordinal, archive_error_string(a), p->n);
+                       path, (unsigned long long)ordinal, arch_msg(a), p->n);
                 break;
             }
             rc = lm_err_set(err, LM_EFORMAT, "%s: entry %llu: %s", path,
-                            (unsigned long long)ordinal, archive_error_string(a));
+                            (unsigned long long)ordinal, arch_msg(a));
             goto out;
         }
         if (seekable < 0) {
@@ -600,7 +606,7 @@ static int read_entry_data(struct archive *a, const char *arch, const char *entr
         la_ssize_t r = archive_read_data(a, b + n, cap - n);
         if (r < 0) {
             int rc = lm_err_set(err, LM_EFORMAT, "%s: entry %s: %s", arch, entry,
-                                archive_error_string(a));
+                                arch_msg(a));
             free(b);
             return rc;
         }
@@ -630,7 +636,7 @@ static int read_archive_item(ds_reader *r, const ds_item *it, void **buf, size_t
         if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
             rc = lm_err_set(err, LM_EFORMAT, "%s: entry %s (offset %llu): %s", arch, rel,
                             (unsigned long long)it->offset,
-                            ar == ARCHIVE_EOF ? "archive ends early" : archive_error_string(a));
+                            ar == ARCHIVE_EOF ? "archive ends early" : arch_msg(a));
         } else if (strcmp(archive_entry_pathname(e), rel) != 0) {
             rc = lm_err_set(err, LM_EFORMAT, "%s: entry at offset %llu is '%s', planned '%s' "
                             "(archive changed since planning?)", arch,
@@ -657,7 +663,7 @@ static int read_archive_item(ds_reader *r, const ds_item *it, void **buf, size_t
         int ar = archive_read_next_header(r->seq, &e);
         if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
             rc = lm_err_set(err, LM_EFORMAT, "%s: entry %s: %s", arch, rel,
-                            ar == ARCHIVE_EOF ? "archive ends early" : archive_error_string(r->seq));
+                            ar == ARCHIVE_EOF ? "archive ends early" : arch_msg(r->seq));
             archive_read_free(r->seq);
             r->seq = NULL;
             return rc;

@@ -21,7 +21,15 @@ struct node_ctx {
     const node_stage_ops *ops[NODE_MAX_STAGES];
     void *state[NODE_MAX_STAGES];
     int needs_bytes;
+    void (*tick)(void *user);
+    void *tick_user;
 };
+
+void node_set_tick(node_ctx *n, void (*tick)(void *user), void *user)
+{
+    n->tick = tick;
+    n->tick_user = user;
+}
 
 static double now_s(void)
 {
@@ -227,6 +235,9 @@ int node_process_chunk(node_ctx *n, const uint32_t *index, uint32_t count,
             return lm_err_set(err, LM_EINTERNAL, "chunk names item %u beyond the plan", index[i]);
         }
         int failed = 0;
+        if (n->tick != NULL) {
+            n->tick(n->tick_user);
+        }
         int rc = run_item(n, index[i], &failed, err);
         if (rc != 0) {
             lm_batch_clear(n->batch);

@@ -84,4 +84,8 @@ void node_free(node_ctx *n);
 int node_process_chunk(node_ctx *n, const uint32_t *index, uint32_t count,
                        node_chunk_stats *stats, lm_err *err);
 
+/* Called between items (e.g. to run rank 0's event loop in single-process
+ * mode, so signals and progress are handled during long chunks). */
+void node_set_tick(node_ctx *n, void (*tick)(void *user), void *user);
+
 #endif

@@ -6,12 +6,15 @@
  *   resize  antialiased resize to [node] resolution (square); stores the pixels
  *           (u8 [res x res x 3]) in the pixels db and their FNV-1a checksum in meta
  *
- * Later modules register their stages (align, faces, invert) in the table below.
+ * Later modules register their stages (align, faces, invert) in the table below:
+ * one line each, with the ops defined in their own node/stage_<name>.c and
+ * declared in node/internal.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/internal.h"
 #include "node/node.h"
 
 typedef struct image_state {
@@ -100,4 +103,15 @@ const node_stage_ops *node_stage_find(const char *name)
     return NULL;
 }
 
-const char *node_stage_names(void) { return "noop, decode, resize"; }
+const char *node_stage_names(void)
+{
+    /* Built from the table so a new stage needs one line, above. */
+    static char names[256];
+    if (names[0] == '\0') {
+        for (size_t i = 0; i < sizeof stage_table / sizeof stage_table[0]; i++) {
+            size_t l = strlen(names);
+            snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", stage_table[i].name);
+        }
+    }
+    return names;
+}

@@ -1,0 +1,75 @@
+/*
+ * tf_pool.c - NHWC max and average pooling with TensorFlow padding
+ * (tf_nhwc.h). Shapes: in [H][W][C], out [OH][OW][C]. Padded cells are
+ * ignored by both (TF semantics: -inf for max, excluded from the mean).
+ */
+#include "kernels/tf_nhwc.h"
+
+#include <float.h>
+
+void op_tf_maxpool_forward(float *out, const float *in, const op_tf_geom *g)
+{
+    const int C = g->C;
+#pragma omp parallel for schedule(static) \
+    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
+    for (int oy = 0; oy < g->OH; oy++) {
+        for (int ox = 0; ox < g->OW; ox++) {
+            float *o = out + ((size_t)oy * g->OW + ox) * C;
+            for (int c = 0; c < C; c++) {
+                o[c] = -FLT_MAX;
+            }
+            for (int dy = 0; dy < g->KH; dy++) {
+                int iy = oy * g->stride + dy - g->pad_top;
+                if (iy < 0 || iy >= g->H) {
+                    continue;
+                }
+                for (int dx = 0; dx < g->KW; dx++) {
+                    int ix = ox * g->stride + dx - g->pad_left;
+                    if (ix < 0 || ix >= g->W) {
+                        continue;
+                    }
+                    const float *x = in + ((size_t)iy * g->W + ix) * C;
+                    for (int c = 0; c < C; c++) {
+                        o[c] = x[c] > o[c] ? x[c] : o[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void op_tf_avgpool_forward(float *out, const float *in, const op_tf_geom *g)
+{
+    const int C = g->C;
+#pragma omp parallel for schedule(static) \
+    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
+    for (int oy = 0; oy < g->OH; oy++) {
+        for (int ox = 0; ox < g->OW; ox++) {
+            float *o = out + ((size_t)oy * g->OW + ox) * C;
+            int n = 0;
+            for (int c = 0; c < C; c++) {
+                o[c] = 0.0f;
+            }
+            for (int dy = 0; dy < g->KH; dy++) {
+                int iy = oy * g->stride + dy - g->pad_top;
+                if (iy < 0 || iy >= g->H) {
+                    continue;
+                }
+                for (int dx = 0; dx < g->KW; dx++) {
+                    int ix = ox * g->stride + dx - g->pad_left;
+                    if (ix < 0 || ix >= g->W) {
+                        continue;
+                    }
+                    const float *x = in + ((size_t)iy * g->W + ix) * C;
+                    for (int c = 0; c < C; c++) {
+                        o[c] += x[c];
+                    }
+                    n++;
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                o[c] = n ? o[c] / (float)n : 0.0f;
+            }
+        }
+    }
+}
