@@ -26,6 +26,7 @@
 
 #include "coordinator/coord_journal.h"
 #include "coordinator/coord_sched.h"
+#include "datasets/ds_config.h"
 #include "datasets/ds_plan.h"
 #include "node/node.h"
 #include "coordinator/coord_reduce.h"
@@ -45,6 +46,7 @@ typedef struct run_cfg {
     int backups;
     node_config node;
     coord_reduce_cfg reduce;
+    ds_job_config ds;
 } run_cfg;
 
 static char *resolve(const char *job_path, const char *p)
@@ -75,6 +77,7 @@ static void run_cfg_fini(run_cfg *c)
 {
     free(c->outdir);
     free(c->dataset_path);
+    ds_config_fini(&c->ds);
     memset(c, 0, sizeof *c);
 }
 
@@ -108,32 +111,17 @@ static int run_cfg_read(run_cfg *c, lm_job *job, lm_err *err)
     if ((rc = lm_job_get_bool(job, "job", "backups", 1, &c->backups, err)) < 0) {
         return rc;
     }
-    static const char *const kinds[] = {"auto", "folder", "archive", NULL};
-    int kind = 0;
-    if ((rc = lm_job_get_enum(job, "dataset", "kind", kinds, 0, &kind, err)) < 0) {
+    if ((rc = ds_config_from_job(&c->ds, job, err)) != 0) {
         return rc;
     }
-    if ((rc = lm_job_get_str(job, "dataset", "path", NULL, &s, err)) != 0) {
-        return rc < 0 ? rc : lm_err_set(err, LM_ECONFIG, "%s: [dataset] path is required", jp);
-    }
-    c->dataset_path = resolve(jp, s);
-    if ((rc = lm_job_get_str(job, "dataset", "name", NULL, &c->dataset_name, err)) < 0) {
-        return rc;
-    }
-    if ((rc = lm_job_get_int(job, "dataset", "limit", 0, 0, LONG_MAX, &v, err)) < 0) {
-        return rc;
-    }
-    c->limit = (size_t)v;
+    c->dataset_path = strdup(c->ds.src.path);
+    c->dataset_name = c->ds.src.name;
+    c->limit = c->ds.src.limit;
     if (c->outdir == NULL || c->dataset_path == NULL) {
         return lm_err_set(err, -ENOMEM, "out of memory");
     }
     if ((rc = node_config_from_job(&c->node, job, err)) != 0) {
         return rc;
-    }
-    struct stat st;
-    if (kind != 0 && stat(c->dataset_path, &st) == 0 && (kind == 1) != !!S_ISDIR(st.st_mode)) {
-        return lm_err_set(err, LM_ECONFIG, "%s: [dataset] kind = %s but %s is %s", jp, kinds[kind],
-                          c->dataset_path, S_ISDIR(st.st_mode) ? "a folder" : "a file");
     }
     if ((rc = coord_reduce_config(&c->reduce, job, err)) != 0) {
         return rc;
@@ -650,8 +638,7 @@ static int setup_rank0(coord *co, run_cfg *cfg, lm_job *job, const coord_options
         }
         lm_log(LM_LOG_INFO, "plan: reusing %s (%zu items)", plan_path, ds_plan_count(co->plan));
     } else {
-        ds_source_config src = {cfg->dataset_path, cfg->dataset_name, cfg->limit};
-        rc = ds_plan_build(&co->plan, &src, err);
+        rc = ds_plan_build(&co->plan, &cfg->ds.src, err);
         if (rc == 0) {
             rc = ds_plan_save(co->plan, plan_path, err);
         }

@@ -91,6 +91,7 @@ static const node_stage_ops stage_table[] = {
     {"noop", 0, 1, NULL, noop_process, NULL},
     {"decode", 1, 1, image_create, decode_process, image_destroy},
     {"resize", 1, 1, image_create, resize_process, image_destroy},
+    {"labels", 0, 1, NULL, node_labels_process, NULL},
 };
 
 static const node_stage_ops *const module_stages[] = {

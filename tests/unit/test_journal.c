@@ -115,7 +115,10 @@ static void test_plan_roundtrip_and_corruption(void **state)
         assert_int_equal(lm_io_write_file_atomic(path, "x", 1, NULL), 0);
     }
     snprintf(path, sizeof path, "%s/data", dir);
-    ds_source_config cfg = {path, "set", 0};
+    ds_source_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.path = path;
+    cfg.name = "set";
     ds_plan *p = NULL;
     assert_int_equal(ds_plan_build(&p, &cfg, NULL), 0);
     assert_int_equal(ds_plan_count(p), 3); /* hidden file left out */
