@@ -3,14 +3,19 @@
 # independent PyTorch implementation tools/sg2_ref.py (Debian python3-torch), same
 # random-init weights file, same thread count, same run. Prints ms per image, the
 # ratio PyTorch/latentmill (> 1: latentmill faster), GFLOP/s and its fraction of the
-# machine's measured sgemm rate.
+# machine's measured sgemm rate. Both sides report median and best of their runs; the
+# ratio uses the best times (least disturbed by other load on a shared machine).
 #   SG2_BENCH_THREADS=2   threads for both sides (default 2)
 #   SG2_BENCH_QUICK=1     only R=64 (a few minutes less)
+#   OMP_WAIT_POLICY       default PASSIVE for both sides: OpenBLAS (pthreads) and OpenMP
+#                         thread pools spinning against each other cost 15-30 % on a
+#                         loaded 2-core machine, for latentmill and PyTorch alike
 # Run from the repository root (tests/bench/run.sh does).
 set -u
 BUILD=${BUILD:-build}
 BIN="$BUILD/bench/bench_sg2"
 T=${SG2_BENCH_THREADS:-2}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [ -x "$BIN" ] || { echo "   $BIN missing (run make)"; exit 1; }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -33,14 +38,17 @@ json() { # key json-line
 
 sgemm=$("$BIN" sgemm "$T")
 peak=$(json sgemm_gflops "$sgemm")
-echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); threads $T"
+echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); threads $T;" \
+    "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 echo "   measured sgemm (512x4096x4608, OpenBLAS): $peak GFLOP/s"
-printf '   %-26s %5s %-7s %12s %12s %7s %9s %7s\n' network batch pass "latentmill" "pytorch" ratio "GFLOP/s" "%sgemm"
+printf '   %-25s %5s %-6s %21s %21s %6s %7s %6s\n' network batch pass "latentmill med/best" \
+    "pytorch med/best" ratio "GFLOP/s" "%sgemm"
 
 row() { # label file batch mode iters warmup
-    local label=$1 f=$2 b=$3 mode=$4 it=$5 wu=$6 c p cms pms ratio gf pct
+    local label=$1 f=$2 b=$3 mode=$4 it=$5 wu=$6 c p cms cbest pms pbest ratio gf pct
     c=$("$BIN" run "$f" "$b" "$T" "$it" "$wu" "$mode") || { echo "   $label: latentmill run failed"; return; }
     cms=$(json ms_per_image "$c")
+    cbest=$(json best_ms_per_image "$c")
     gf=$(json gflops_best "$c")
     pct=$(python3 -c "print(f'{100*$gf/$peak:.0f}%')")
     pms="-"
@@ -51,19 +59,22 @@ row() { # label file batch mode iters warmup
         p=$(python3 "$REF" bench --weights "$f" --batch "$b" --threads "$T" --iters "$it" \
             --warmup "$wu" $bw 2>/dev/null | tail -n 1)
         pms=$(json ms_per_image "$p")
+        pbest=$(json best_ms_per_image "$p")
         if [ -n "$pms" ]; then
-            ratio=$(python3 -c "print(f'{$pms/$cms:.2f}x')")
+            ratio=$(python3 -c "print(f'{$pbest/$cbest:.2f}x')")
+            pms="$(printf '%.0f/%.0f' "$pms" "$pbest")"
         else
             pms="failed"
         fi
     fi
-    printf '   %-26s %5s %-7s %9s ms %9s ms %7s %9s %7s\n' "$label" "$b" "$mode" "$cms" "$pms" "$ratio" "$gf" "$pct"
+    printf '   %-25s %5s %-6s %18s ms %18s ms %6s %7s %6s\n' "$label" "$b" "$mode" \
+        "$(printf '%.0f/%.0f' "$cms" "$cbest")" "$pms" "$ratio" "$gf" "$pct"
 }
 
 "$BIN" make "$TMP/g64.safetensors" 64 16384 512 1 || exit 1
 for b in 1 8; do
     for mode in fwd fwdbwd; do
-        row "R=64 ADA-auto 16384/512" "$TMP/g64.safetensors" $b $mode 2 1
+        row "R=64 ADA-auto 16384/512" "$TMP/g64.safetensors" $b $mode 3 1
     done
 done
 if [ "${SG2_BENCH_QUICK:-0}" != 1 ]; then
@@ -77,6 +88,6 @@ if [ "${SG2_BENCH_QUICK:-0}" != 1 ]; then
     "$BIN" make "$TMP/g1024.safetensors" 1024 32768 512 1 || exit 1
     row "R=1024 config-f 32768/512" "$TMP/g1024.safetensors" 1 fwd 1 0
 fi
-echo "   (ratio = pytorch / latentmill ms per image; GFLOP/s = 2 x synthesis MACs per image"
-echo "    (x2 for fwd+bwd) / latentmill's best time; medians of 2 runs after 1 warm-up at R=64,"
-echo "    single runs without warm-up at R=256 and 1024)"
+echo "   (ms per image, median/best of 3 runs after 1 warm-up at R=64, single runs at R=256 and"
+echo "    1024; ratio = pytorch best / latentmill best; GFLOP/s = 2 x synthesis MACs per image"
+echo "    (x2 for fwd+bwd) / latentmill's best time)"
