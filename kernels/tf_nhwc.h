@@ -110,6 +110,14 @@ void op_tf_affine_backward(float *dx, const float *dy, const float *y, size_t n_
 /* dx[i] = act'(y[i]) * dy[i], y the forward output (overwritten; may alias dy). */
 void op_tf_act_backward(float *dx, const float *dy, const float *y, size_t n, enum op_act act);
 
+/* Batch normalisation as TF.js computes it (not folded, so results round like
+ * the reference): x = act(offset[c] + (x - mean[c]) * scale[c] /
+ * sqrt(var[c] + eps)), per element in double, in place over n_pix pixels of
+ * C channels. Backward is not provided (only the SSD detector uses it). */
+void op_tf_batchnorm_forward(float *x, size_t n_pix, int C, const float *mean, const float *var,
+                             const float *offset, const float *scale, double eps,
+                             enum op_act act);
+
 /* out[i] = act(x[i]) in place. */
 void op_tf_act_forward(float *x, size_t n, enum op_act act);
 

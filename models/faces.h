@@ -1,6 +1,6 @@
 /*
  * faces.h - the face pipeline of face-api (specs/face-models.md section 11),
- * in-process: detect (tiny_face_detector) -> 68 landmarks on the detection
+ * in-process: detect (tiny_face_detector, or the SSD) -> 68 landmarks on the detection
  * box -> "aligned rect" from the landmarks for expression and age/gender ->
  * dlib-style rect from eyes and mouth for the 128-D descriptor. Results match
  * face-api 1.7.15 on the same pixels (see tests/unit/test_face_pipeline.c).
@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "models/fdet.h"
+#include "models/fdet_ssd.h"
 #include "models/fexp.h"
 #include "models/faces_prep.h"
 #include "models/frec.h"
@@ -39,6 +40,7 @@ enum {
     FACES_DESCRIPTOR = 8,
     FACES_EXPRESSION = 16,
     FACES_AGE_GENDER = 32,
+    FACES_SSD = 64, /* the SSD MobileNetV1 detector (slower, finds smaller faces) */
     FACES_ALL = 1 | 2 | 8 | 16 | 32 /* everything face-api's usual chain uses */
 };
 
@@ -75,6 +77,12 @@ void faces_ctx_free(faces_ctx *fc); /* accepts NULL */
  * LM_ECONFIG (no detector loaded, bad det_size), -ENOMEM. */
 int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces,
                  int max, int *n, lm_err *err);
+
+/* Same with the SSD MobileNetV1 detector (context created with FACES_SSD):
+ * input 512, min confidence 0.5, at most 100 faces. Sets have = FACES_SSD.
+ * Errors: LM_ECONFIG (SSD not loaded), -ENOMEM. */
+int faces_detect_ssd(const faces_ctx *fc, const lm_image *img, faces_face *faces, int max, int *n,
+                     lm_err *err);
 
 /* Run every loaded per-face network on one detected face (f->det and
  * f->det_crop set, e.g. by faces_detect): landmarks, then expression and

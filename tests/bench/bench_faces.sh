@@ -27,7 +27,7 @@ if [ -d tools/faceapi_ref/node_modules/@vladmandic/face-api ] && command -v node
 import json, sys
 c, j = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print("%-14s %12s %14s %8s" % ("network", "latentmill ms", "face-api.js ms", "speed-up"))
-for k in ["detector", "landmarks", "descriptor", "expression", "age_gender"]:
+for k in ["detector", "ssd", "landmarks", "descriptor", "expression", "age_gender"]:
     a, b = c[k + "_ms"], j[k + "_ms"]
     print("%-14s %12.2f %14.2f %7.1fx" % (k, a, b, b / a))
 PY

@@ -24,6 +24,12 @@ echo "$out" | grep -q "astronaut.png: 512x512, 1 face" || fail "astronaut summar
 echo "$out" | grep -q "two_people.jpg: 1126x661, 2 faces" || fail "two_people summary"
 echo "$out" | grep -q "messi5.jpg: 548x342, 0 faces" || fail "no-face summary"
 
+# The SSD detector finds messi5's small face, like face-api.
+out=$("$LM" faces --detector ssd $F/messi5.jpg) || fail "ssd exit $?"
+echo "$out"
+echo "$out" | grep -q "messi5.jpg: 548x342, 1 face" || fail "ssd on messi5"
+"$LM" faces --detector nope $F/messi5.jpg 2>/dev/null; [ $? -eq 2 ] || fail "--detector nope"
+
 # JSON against the golden numbers.
 "$LM" faces --json $F/two_people.jpg $F/astronaut.png >"$tmp/out.jsonl" || fail "json exit $?"
 python3 - "$tmp/out.jsonl" <<'PY' || fail "json content"

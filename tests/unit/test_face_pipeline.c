@@ -1,7 +1,7 @@
 /*
  * test_face_pipeline.c - the whole face-api chain end to end (models/faces.h)
- * against face-api 1.7.15 goldens (faces.tiny_face_detector) on the same
- * pixels: detection box, 68 landmark positions in image pixels, the derived
+ * against face-api 1.7.15 goldens (faces.tiny_face_detector and
+ * faces.ssd_mobilenetv1, each chain from its own detector) on the same pixels: detection box, 68 landmark positions in image pixels, the derived
  * integer rects (aligned rect for expression/age, dlib rect for the
  * descriptor) which must be identical, then descriptor, expressions, age and
  * gender.
@@ -10,7 +10,7 @@
  * allows 0.5 px), rects exactly equal (they are floors of those values; none
  * of the test faces sits within 0.01 px of a floor step), descriptor L2 1e-5,
  * probabilities 5e-6, age 2e-4 years (measured errors: see test_face_nets.c).
- * Also: no face (messi5) gives n = 0 and success; a context without models
+ * Also: no face (messi5 with the tiny detector) gives n = 0 and success; a context without models
  * fails with a message naming the missing file and `make models`.
  */
 #include <setjmp.h>
@@ -34,19 +34,25 @@ static void rect_eq(const char *what, const faces_rect *r, const cJSON *g)
     }
 }
 
-static void check_image(const char *name, const char *file)
+static void check_det(const fg_case *cp, int ssd)
 {
-    fg_case c;
-    assert_int_equal(fg_case_load(&c, name, file), 0);
+    const fg_case c = *cp;
+    const char *name = c.name;
     faces_face f[8];
     int n = -1;
     lm_err e = {0};
-    assert_int_equal(faces_detect(fc, &c.im, 0, f, 8, &n, &e), 0);
-    const cJSON *gf = cJSON_GetObjectItem(cJSON_GetObjectItem(c.g, "faces"), "tiny_face_detector");
+    if (ssd) {
+        assert_int_equal(faces_detect_ssd(fc, &c.im, f, 8, &n, &e), 0);
+    } else {
+        assert_int_equal(faces_detect(fc, &c.im, 0, f, 8, &n, &e), 0);
+    }
+    const cJSON *gf = cJSON_GetObjectItem(cJSON_GetObjectItem(c.g, "faces"),
+                                          ssd ? "ssd_mobilenetv1" : "tiny_face_detector");
+    fprintf(stderr, "%s %s: %d faces\n", name, ssd ? "ssd" : "tiny", n);
     assert_int_equal(n, cJSON_GetArraySize(gf));
     for (int i = 0; i < n; i++) {
         assert_int_equal(faces_analyze(fc, &c.im, &f[i], &e), 0);
-        assert_int_equal(f[i].have, FACES_ALL);
+        assert_int_equal(f[i].have, (FACES_ALL & ~FACES_DETECTOR) | (ssd ? FACES_SSD : FACES_DETECTOR));
         const cJSON *g = cJSON_GetArrayItem(gf, i);
         const cJSON *b = cJSON_GetObjectItem(cJSON_GetObjectItem(g, "detection"), "box");
         assert_true(fabs(f[i].det.x - fg_num(b, "x")) < 0.01);
@@ -78,6 +84,14 @@ static void check_image(const char *name, const char *file)
         assert_string_equal(f[i].p_male > 0.5f ? "male" : "female",
                             cJSON_GetStringValue(cJSON_GetObjectItem(ag, "gender")));
     }
+}
+
+static void check_image(const char *name, const char *file)
+{
+    fg_case c;
+    assert_int_equal(fg_case_load(&c, name, file), 0);
+    check_det(&c, 0);
+    check_det(&c, 1);
     fg_case_fini(&c);
 }
 
@@ -145,7 +159,7 @@ int main(void)
 {
     fg_require_models();
     lm_err e = {0};
-    if (faces_ctx_create(&fc, NULL, FACES_ALL, &e) != 0) {
+    if (faces_ctx_create(&fc, NULL, FACES_ALL | FACES_SSD, &e) != 0) {
         fprintf(stderr, "load: %s\n", e.msg);
         return 1;
     }
