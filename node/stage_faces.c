@@ -100,4 +100,7 @@ static int faces_process(void *state, node_item *it, lm_batch *batch, lm_err *er
     return 0;
 }
 
-const node_stage_ops node_stage_faces = {"faces", 1, faces_create, faces_process, faces_destroy};
+/* faces_ctx is immutable after creation and each call allocates its own
+ * scratch, so several items may run at once. */
+const node_stage_ops node_stage_faces = {"faces", 1, 1, faces_create, faces_process,
+                                         faces_destroy};

@@ -88,9 +88,10 @@ static int resize_process(void *state, node_item *it, lm_batch *batch, lm_err *e
 }
 
 static const node_stage_ops stage_table[] = {
-    {"noop", 0, NULL, noop_process, NULL},
-    {"decode", 1, image_create, decode_process, image_destroy},
-    {"resize", 1, image_create, resize_process, image_destroy},
+    {"noop", 0, 1, NULL, noop_process, NULL},
+    {"decode", 1, 1, image_create, decode_process, image_destroy},
+    {"resize", 1, 1, image_create, resize_process, image_destroy},
+    {"labels", 0, 1, NULL, node_labels_process, NULL},
 };
 
 static const node_stage_ops *const module_stages[] = {

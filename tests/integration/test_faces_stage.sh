@@ -7,6 +7,7 @@
 MODELS=${LATENTMILL_MODELS:-$ROOT/models/face-api}
 [ -s "$MODELS/face_recognition_model.bin" ] || skip "face models missing, run make models"
 write_job "$TMP/job.ini" out "$ROOT/tests/fixtures/faces" "stages = decode,faces" "models = $MODELS"
+printf '[index]\ntype = exact\n' >>"$TMP/job.ini"
 check "mpirun faces stage" "${MPIRUN[@]}" 3 "$LM" run -q "$TMP/job.ini"
 check "export" "$LM" export "$TMP/out" --npy >/dev/null
 "$LM" inspect "$TMP/out" --all-failures >"$TMP/inspect.txt"
@@ -35,4 +36,18 @@ dist = float(np.linalg.norm(a - b))
 print("obama_small vs obama-240p descriptor distance %.3f" % dist)
 assert dist < 0.6, dist
 PYEOF
-echo "ok: faces stage over the fixture photos under mpirun -np 3"
+# The reduce phase built an image index from the shards' descriptors: the
+# nearest other image of obama_small is obama-240p.
+[ -s "$TMP/out/index/images.lmi" ] || fail "no index written by the reduce phase"
+"$PY" -c "
+import numpy as np
+keys = open('$TMP/out/export/keys.txt').read().split()
+e = np.load('$TMP/out/export/embeddings.npy')
+np.save('$TMP/q.npy', e[[i for i, k in enumerate(keys) if k.endswith('obama_small.jpg')]])" || fail "query"
+"$LM" lookalike --index "$TMP/out" --descriptor "$TMP/q.npy" -k 2 --level image --json >"$TMP/look.json" || fail "lookalike"
+"$PY" - "$TMP/look.json" <<'PYEOF' || fail "lookalike result: $(cat "$TMP/look.json")"
+import json, sys
+txt = open(sys.argv[1]).read()
+assert "obama-240p.jpg" in txt and "obama_small.jpg" in txt, txt
+PYEOF
+echo "ok: faces stage over the fixture photos under mpirun -np 3, index from the reduce phase"
