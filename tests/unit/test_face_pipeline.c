@@ -86,12 +86,17 @@ static void check_det(const fg_case *cp, int ssd)
     }
 }
 
+/* The SSD chain runs on three photos only (the SSD costs ~10x the tiny
+ * detector; its boxes are checked on all six in test_face_detect.c). */
 static void check_image(const char *name, const char *file)
 {
     fg_case c;
     assert_int_equal(fg_case_load(&c, name, file), 0);
     check_det(&c, 0);
-    check_det(&c, 1);
+    if (strcmp(name, "astronaut") == 0 || strcmp(name, "two_people") == 0 ||
+        strcmp(name, "messi5") == 0) {
+        check_det(&c, 1);
+    }
     fg_case_fini(&c);
 }
 
