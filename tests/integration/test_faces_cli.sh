@@ -102,6 +102,17 @@ cat "$tmp/err"
 [ $rc -eq 1 ] || fail "truncated weights: exit $rc"
 grep -q "tiny_face_detector_model.bin" "$tmp/err" || fail "truncated weights: shard not named"
 
+# A manifest with a wrong shape (same byte count): the tensor is named.
+cp "$MODELS/tiny_face_detector_model.bin" "$tmp/badmodels/"
+sed 's/"conv0\/filters","shape":\[3,3,3,16\]/"conv0\/filters","shape":[3,3,16,3]/' \
+    "$MODELS/tiny_face_detector_model-weights_manifest.json" \
+    >"$tmp/badmodels/tiny_face_detector_model-weights_manifest.json"
+"$LM" faces --models "$tmp/badmodels" $F/astronaut.png 2>"$tmp/err"; rc=$?
+cat "$tmp/err"
+[ $rc -eq 1 ] || fail "wrong shape: exit $rc"
+grep -q "conv0/filters': expected float32 \[3,3,3,16\], found float32 \[3,3,16,3\]" "$tmp/err" ||
+    fail "wrong shape: message"
+
 "$LM" faces --align "$tmp/a.png" $F/astronaut.png 2>"$tmp/err"; rc=$?
 [ $rc -eq 4 ] || fail "--align: exit $rc, expected 4"
 "$LM" faces --help | grep -q -- "--align" || fail "--help"
