@@ -83,8 +83,7 @@ static cJSON *face_json(const faces_face *f)
     return o;
 }
 
-static void print_text(const char *path, const lm_image *im, const faces_face *f, int n,
-                       int shown)
+static void print_text(const char *path, const lm_image *im, const faces_face *f, int n, int shown)
 {
     printf("%s: %dx%d, %d face%s\n", path, im->w, im->h, n, n == 1 ? "" : "s");
     for (int i = 0; i < shown; i++) {

@@ -10,8 +10,7 @@
 #include "kernels/tf_act_math.h"
 
 void op_tf_batchnorm_forward(float *x, size_t n_pix, int C, const float *mean, const float *var,
-                             const float *offset, const float *scale, double eps,
-                             enum op_act act)
+                             const float *offset, const float *scale, double eps, enum op_act act)
 {
 #pragma omp parallel for schedule(static) if (n_pix * (size_t)C > OP_TF_PAR_MIN)
     for (size_t p = 0; p < n_pix; p++) {

@@ -79,8 +79,8 @@ static int boxes_to_faces(const fdet_box *boxes, int found, int cap, const lm_im
     int k = 0, dropped = 0;
     for (int i = 0; i < found && i < cap; i++) {
         faces_rect r;
-        if (faces_rect_crop(&r, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, img->w,
-                            img->h) != 0) {
+        if (faces_rect_crop(&r, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, img->w, img->h) !=
+            0) {
             dropped++;
             continue;
         }
@@ -96,8 +96,8 @@ static int boxes_to_faces(const fdet_box *boxes, int found, int cap, const lm_im
     return k + (found > cap ? found - cap : 0);
 }
 
-int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces,
-                 int max, int *n, lm_err *err)
+int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces, int max,
+                 int *n, lm_err *err)
 {
     *n = 0;
     if (!fc->det) {
@@ -165,8 +165,8 @@ static void mean_pts(double c[2], const double (*lmk)[2], int a, int b)
     c[1] /= b - a + 1;
 }
 
-int faces_dlib_rect(faces_rect *crop, const double (*lmk)[2], int lmk_crop_w, int lmk_crop_h,
-                    int W, int H)
+int faces_dlib_rect(faces_rect *crop, const double (*lmk)[2], int lmk_crop_w, int lmk_crop_h, int W,
+                    int H)
 {
     double e1[2], e2[2], m[2];
     mean_pts(e1, lmk, 36, 41);

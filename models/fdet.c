@@ -58,7 +58,8 @@ int fdet_model_load(fdet_model **out, const char *models_dir, lm_err *err)
         snprintf(n, sizeof n, "conv%d/bias", i + 1);
         rc = rc ? rc : wt_tfjs_get(m->w, n, 1, (const int[]){cout}, &m->sep[i].b, err);
     }
-    rc = rc ? rc : wt_tfjs_get(m->w, "conv8/filters", 4, (const int[]){1, 1, 512, 25}, &m->conv8_f, err);
+    rc = rc ? rc
+            : wt_tfjs_get(m->w, "conv8/filters", 4, (const int[]){1, 1, 512, 25}, &m->conv8_f, err);
     rc = rc ? rc : wt_tfjs_get(m->w, "conv8/bias", 1, (const int[]){25}, &m->conv8_b, err);
     if (rc) {
         goto fail;

@@ -46,7 +46,8 @@ struct fdet_ssd_model {
     float *anchors; /* [5118][4] ymin, xmin, ymax, xmax */
 };
 
-static const int bb_cout[14] = {32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
+static const int bb_cout[14] = {32,  64,  128, 128, 256, 256,  512,
+                                512, 512, 512, 512, 512, 1024, 1024};
 static const int bb_stride[14] = {2, 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1};
 static const int pred_cout[8] = {256, 512, 128, 256, 128, 256, 64, 128};
 
@@ -115,7 +116,9 @@ int fdet_ssd_model_load(fdet_ssd_model **out, const char *models_dir, lm_err *er
         snprintf(n, sizeof n, "Prediction/BoxPredictor_%d/ClassPredictor/biases", k);
         rc = rc ? rc : get(m->w, &b->cls_b, err, n, 1, (const int[]){3 * b->anchors});
     }
-    rc = rc ? rc : get(m->w, &m->anchors, err, "Output/extra_dim", 3, (const int[]){1, FDET_SSD_ANCHORS, 4});
+    rc = rc ? rc
+            : get(m->w, &m->anchors, err, "Output/extra_dim", 3,
+                  (const int[]){1, FDET_SSD_ANCHORS, 4});
     if (rc) {
         fdet_ssd_model_free(m);
         return rc;

@@ -86,9 +86,10 @@ int main(int argc, char **argv)
         }
         t[k] = (now_ms() - t[k]) / n;
     }
-    printf("{\"image\":\"640x480\",\"iterations\":%d,\"detector_ms\":%.3f,\"landmarks_ms\":%.3f,"
-           "\"descriptor_ms\":%.3f,\"expression_ms\":%.3f,\"age_gender_ms\":%.3f,\"ssd_ms\":%.3f}\n",
-           n, t[0], t[1], t[2], t[3], t[4], t[5]);
+    printf(
+        "{\"image\":\"640x480\",\"iterations\":%d,\"detector_ms\":%.3f,\"landmarks_ms\":%.3f,"
+        "\"descriptor_ms\":%.3f,\"expression_ms\":%.3f,\"age_gender_ms\":%.3f,\"ssd_ms\":%.3f}\n",
+        n, t[0], t[1], t[2], t[3], t[4], t[5]);
     faces_ctx_free(fc);
     fdet_model_free(det);
     lmk_model_free(lmk);

@@ -118,8 +118,9 @@ static void test_identity(void **s)
     float same1 = frec_distance(d_small[0], d_240[0]), same2 = frec_distance(d_small[0], d_two[0]);
     float diff1 = frec_distance(d_small[0], d_astro[0]), diff2 = frec_distance(d_two[1], d_two[0]);
     float diff3 = frec_distance(d_two[1], d_astro[0]);
-    fprintf(stderr, "Obama-Obama %.3f %.3f (< 0.6); Obama-Collins %.3f, Biden-Obama %.3f, "
-                    "Biden-Collins %.3f (>= 0.6)\n",
+    fprintf(stderr,
+            "Obama-Obama %.3f %.3f (< 0.6); Obama-Collins %.3f, Biden-Obama %.3f, "
+            "Biden-Collins %.3f (>= 0.6)\n",
             same1, same2, diff1, diff2, diff3);
     assert_true(same1 < FREC_MATCH_THRESHOLD && same2 < FREC_MATCH_THRESHOLD);
     assert_true(diff1 >= FREC_MATCH_THRESHOLD && diff2 >= FREC_MATCH_THRESHOLD &&
@@ -135,9 +136,9 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_astronaut),    cmocka_unit_test(test_obama_small),
-        cmocka_unit_test(test_obama_240p),   cmocka_unit_test(test_partial_face),
-        cmocka_unit_test(test_two_people),   cmocka_unit_test(test_messi),
+        cmocka_unit_test(test_astronaut),  cmocka_unit_test(test_obama_small),
+        cmocka_unit_test(test_obama_240p), cmocka_unit_test(test_partial_face),
+        cmocka_unit_test(test_two_people), cmocka_unit_test(test_messi),
         cmocka_unit_test(test_identity),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

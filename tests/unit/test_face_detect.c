@@ -50,8 +50,9 @@ static void check_one(const fg_case *cp, const char *det)
             md = fmax(md, fabs(ex[k] - got[k]));
         }
         double ds = fabs(fg_num(d, "score") - boxes[i].score);
-        fprintf(stderr, "  face %d: box (%.3f %.3f %.3f %.3f) expected (%.3f %.3f %.3f %.3f), max "
-                        "diff %.2g px (tol 0.005); score %.6f diff %.2g (tol 1e-5)\n",
+        fprintf(stderr,
+                "  face %d: box (%.3f %.3f %.3f %.3f) expected (%.3f %.3f %.3f %.3f), max "
+                "diff %.2g px (tol 0.005); score %.6f diff %.2g (tol 1e-5)\n",
                 i, got[0], got[1], got[2], got[3], ex[0], ex[1], ex[2], ex[3], md, boxes[i].score,
                 ds);
         assert_true(md <= 0.005);

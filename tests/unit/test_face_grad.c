@@ -27,7 +27,6 @@
 
 #define N_IN (FREC_SIZE * FREC_SIZE * 3)
 
-
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static float frand(void)
@@ -128,8 +127,9 @@ static void test_input_gradient(void **state)
                 t < ND ? "direction" : "input", t, an[t], fd[t], rel);
     }
     double cd = cosine(an, fd, ND), ci = cosine(an + ND, fd + ND, NI);
-    fprintf(stderr, "cosine(analytic, FD): directions %.5f, inputs %.5f (need >= 0.99); "
-                    "%d of %d within 10%% (need >= 80%%)\n",
+    fprintf(stderr,
+            "cosine(analytic, FD): directions %.5f, inputs %.5f (need >= 0.99); "
+            "%d of %d within 10%% (need >= 80%%)\n",
             cd, ci, close, ND + NI);
     assert_true(cd >= 0.99 && ci >= 0.99);
     assert_true(close * 10 >= (ND + NI) * 8);

@@ -1,9 +1,9 @@
 /*
  * test_face_pipeline.c - the whole face-api chain end to end (models/faces.h)
  * against face-api 1.7.15 goldens (faces.tiny_face_detector and
- * faces.ssd_mobilenetv1, each chain from its own detector) on the same pixels: detection box, 68 landmark positions in image pixels, the derived
- * integer rects (aligned rect for expression/age, dlib rect for the
- * descriptor) which must be identical, then descriptor, expressions, age and
+ * faces.ssd_mobilenetv1, each chain from its own detector) on the same pixels: detection box, 68
+ * landmark positions in image pixels, the derived integer rects (aligned rect for expression/age,
+ * dlib rect for the descriptor) which must be identical, then descriptor, expressions, age and
  * gender.
  *
  * Tolerances: box and landmarks within 0.01 px (measured ~1e-4; the issue
@@ -28,8 +28,8 @@ static void rect_eq(const char *what, const faces_rect *r, const cJSON *g)
 {
     faces_rect e = fg_rect(g);
     if (r->x != e.x || r->y != e.y || r->w != e.w || r->h != e.h) {
-        fprintf(stderr, "  %s: got (%d,%d %dx%d) expected (%d,%d %dx%d)\n", what, r->x, r->y,
-                r->w, r->h, e.x, e.y, e.w, e.h);
+        fprintf(stderr, "  %s: got (%d,%d %dx%d) expected (%d,%d %dx%d)\n", what, r->x, r->y, r->w,
+                r->h, e.x, e.y, e.w, e.h);
         fail();
     }
 }
@@ -52,7 +52,8 @@ static void check_det(const fg_case *cp, int ssd)
     assert_int_equal(n, cJSON_GetArraySize(gf));
     for (int i = 0; i < n; i++) {
         assert_int_equal(faces_analyze(fc, &c.im, &f[i], &e), 0);
-        assert_int_equal(f[i].have, (FACES_ALL & ~FACES_DETECTOR) | (ssd ? FACES_SSD : FACES_DETECTOR));
+        assert_int_equal(f[i].have,
+                         (FACES_ALL & ~FACES_DETECTOR) | (ssd ? FACES_SSD : FACES_DETECTOR));
         const cJSON *g = cJSON_GetArrayItem(gf, i);
         const cJSON *b = cJSON_GetObjectItem(cJSON_GetObjectItem(g, "detection"), "box");
         assert_true(fabs(f[i].det.x - fg_num(b, "x")) < 0.01);
@@ -72,12 +73,12 @@ static void check_det(const fg_case *cp, int ssd)
                 cJSON_GetObjectItem(cJSON_GetObjectItem(g, "aligned_rect"), "crop"));
         const cJSON *ds = cJSON_GetObjectItem(g, "descriptor");
         rect_eq("dlib rect", &f[i].dlib_crop, cJSON_GetObjectItem(ds, "net_input_crop"));
-        assert_true(fg_compare("descriptor", cJSON_GetObjectItem(ds, "values"), f[i].desc,
-                               FREC_DIM, 1e-5) <= 1e-5);
-        assert_true(fg_compare("expressions",
-                               cJSON_GetObjectItem(cJSON_GetObjectItem(g, "expressions"),
-                                                   "probabilities"),
-                               f[i].expr, FEXP_N, 5e-6) <= 5e-6);
+        assert_true(fg_compare("descriptor", cJSON_GetObjectItem(ds, "values"), f[i].desc, FREC_DIM,
+                               1e-5) <= 1e-5);
+        assert_true(
+            fg_compare("expressions",
+                       cJSON_GetObjectItem(cJSON_GetObjectItem(g, "expressions"), "probabilities"),
+                       f[i].expr, FEXP_N, 5e-6) <= 5e-6);
         const cJSON *ag = cJSON_GetObjectItem(g, "age_gender");
         fprintf(stderr, "  age %.5f (face-api %.5f)\n", f[i].age, fg_num(ag, "age"));
         assert_true(fabs(f[i].age - fg_num(ag, "age")) <= 2e-4);
@@ -156,7 +157,8 @@ static void test_missing_models(void **s)
     fprintf(stderr, "missing models: %s\n", e.msg);
     assert_int_equal(rc, LM_EMISSING);
     assert_null(x);
-    assert_non_null(strstr(e.msg, "tests/fixtures/faces/tiny_face_detector_model-weights_manifest.json"));
+    assert_non_null(
+        strstr(e.msg, "tests/fixtures/faces/tiny_face_detector_model-weights_manifest.json"));
     assert_non_null(strstr(e.msg, "make models"));
 }
 
@@ -169,10 +171,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_astronaut),      cmocka_unit_test(test_two_people),
-        cmocka_unit_test(test_obama_small),    cmocka_unit_test(test_obama_240p),
-        cmocka_unit_test(test_partial_face),   cmocka_unit_test(test_no_face),
-        cmocka_unit_test(test_largest),        cmocka_unit_test(test_missing_models),
+        cmocka_unit_test(test_astronaut),    cmocka_unit_test(test_two_people),
+        cmocka_unit_test(test_obama_small),  cmocka_unit_test(test_obama_240p),
+        cmocka_unit_test(test_partial_face), cmocka_unit_test(test_no_face),
+        cmocka_unit_test(test_largest),      cmocka_unit_test(test_missing_models),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     faces_ctx_free(fc);
