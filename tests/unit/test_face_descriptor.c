@@ -127,6 +127,12 @@ static void test_identity(void **s)
                 diff3 >= FREC_MATCH_THRESHOLD);
 }
 
+static void test_rgba(void **s)
+{
+    (void)s;
+    check_image("obama2_rgba", "obama2_rgba.png", NULL);
+}
+
 int main(void)
 {
     fg_require_models();
@@ -136,10 +142,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_astronaut),  cmocka_unit_test(test_obama_small),
-        cmocka_unit_test(test_obama_240p), cmocka_unit_test(test_partial_face),
-        cmocka_unit_test(test_two_people), cmocka_unit_test(test_messi),
-        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_astronaut),    cmocka_unit_test(test_rgba),
+        cmocka_unit_test(test_obama_small),  cmocka_unit_test(test_obama_240p),
+        cmocka_unit_test(test_partial_face), cmocka_unit_test(test_two_people),
+        cmocka_unit_test(test_messi),        cmocka_unit_test(test_identity),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     frec_model_free(model);

@@ -119,6 +119,12 @@ static void test_bad_size(void **s)
     assert_int_equal(n, 0);
 }
 
+static void test_rgba(void **s)
+{
+    (void)s;
+    check_image("obama2_rgba", "obama2_rgba.png");
+}
+
 int main(void)
 {
     fg_require_models();
@@ -128,10 +134,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_astronaut),    cmocka_unit_test(test_two_people),
-        cmocka_unit_test(test_obama_small),  cmocka_unit_test(test_obama_240p),
-        cmocka_unit_test(test_partial_face), cmocka_unit_test(test_no_face),
-        cmocka_unit_test(test_bad_size),
+        cmocka_unit_test(test_astronaut),  cmocka_unit_test(test_rgba),
+        cmocka_unit_test(test_two_people), cmocka_unit_test(test_obama_small),
+        cmocka_unit_test(test_obama_240p), cmocka_unit_test(test_partial_face),
+        cmocka_unit_test(test_no_face),    cmocka_unit_test(test_bad_size),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fdet_model_free(model);

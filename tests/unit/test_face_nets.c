@@ -151,6 +151,12 @@ static void test_messi(void **s)
     check_image("messi5", "messi5.jpg");
 }
 
+static void test_rgba(void **s)
+{
+    (void)s;
+    check_image("obama2_rgba", "obama2_rgba.png");
+}
+
 int main(void)
 {
     fg_require_models();
@@ -161,9 +167,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_astronaut),    cmocka_unit_test(test_two_people),
-        cmocka_unit_test(test_obama_small),  cmocka_unit_test(test_obama_240p),
-        cmocka_unit_test(test_partial_face), cmocka_unit_test(test_messi),
+        cmocka_unit_test(test_astronaut),  cmocka_unit_test(test_rgba),
+        cmocka_unit_test(test_two_people), cmocka_unit_test(test_obama_small),
+        cmocka_unit_test(test_obama_240p), cmocka_unit_test(test_partial_face),
+        cmocka_unit_test(test_messi),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     lmk_model_free(lmk);
