@@ -121,7 +121,7 @@ print("%.2f %.4f" % (time.time() - t, clf.score(X, y)))
 PYEOF
 )
             if [ -z "$out" ]; then
-                echo "  sklearn SVC(kernel='linear') on ${sub} rows: killed after $((SVC_CAP + 60)) s"
+                echo "  sklearn SVC(kernel='linear') on ${sub} rows: failed or killed after $((SVC_CAP + 60)) s"
                 break
             fi
             st=${out% *}; sa=${out#* }
