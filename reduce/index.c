@@ -398,7 +398,11 @@ int knn_index_create(knn_index **out, const float *vecs, size_t n, int dim,
         rc = lm_err_set(err, -ENOMEM, "index: out of memory for %zu bytes", ix->len);
         goto fail;
     }
-    memset(ix->base, 0, ix->len);
+    /* Zero all but the vectors (written in full below): header, padding, and
+     * the sections filled sparsely. */
+    memset(ix->base, 0, KNN_HEADER_BYTES);
+    memset(ix->base + L.vec + (uint64_t)n * (uint64_t)dim * 4, 0,
+           ix->len - (size_t)(L.vec + (uint64_t)n * (uint64_t)dim * 4));
     uint8_t *h = ix->base;
     memcpy(h, KNN_MAGIC, 8);
     wr32(h + 8, KNN_VERSION);
