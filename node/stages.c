@@ -6,7 +6,10 @@
  *   resize  antialiased resize to [node] resolution (square); stores the pixels
  *           (u8 [res x res x 3]) in the pixels db and their FNV-1a checksum in meta
  *
- * Later modules register their stages (align, faces, invert) in the table below:
+ *   labels  the dataset's labels, identity and landmarks (node/stage_labels.c)
+ *   align   FFHQ-recipe alignment to [node] resolution (node/stage_align.c)
+ *
+ * Later modules register their stages (faces, invert) in the table below:
  * one line each, with the ops defined in their own node/stage_<name>.c and
  * declared in node/internal.h.
  */
@@ -92,6 +95,7 @@ static const node_stage_ops stage_table[] = {
     {"decode", 1, image_create, decode_process, image_destroy},
     {"resize", 1, image_create, resize_process, image_destroy},
     {"labels", 0, NULL, node_labels_process, NULL},
+    {"align", 1, node_align_create, node_align_process, node_align_destroy},
 };
 
 const node_stage_ops *node_stage_find(const char *name)

@@ -7,7 +7,10 @@ and the meta records in the shards (identity, landmarks).
 
 Options: --wild (celeba in-the-wild variant), --split N (celeba/ffhq partition
 kept), --frames all|policy (ckplus), --peak K, --zipped (ckplus: trees are zips),
---csv FILE (folder)."""
+--csv FILE (folder), --aligned S (the align stage ran at resolution S on
+synthetic faces: every item's aligned landmarks sit at the canonical FFHQ
+positions the recipe gives the synthetic template, within --align-tol px,
+default 0.5; CelebA's integer 5 points need 1)."""
 import glob, json, os, struct, sys, zipfile
 import numpy as np
 import lmdb
@@ -187,6 +190,31 @@ elif kind == "folder":
             fail("%s: labels %s, expected %s" % (k, list(row), rows[rel]))
 else:
     fail("unknown kind " + kind)
+if "aligned" in opt:
+    S = float(opt["aligned"])
+    # canonical face: eyes (-0.5, 0), (0.5, 0), mouth corners (-0.45, 1), (0.45, 1);
+    # the recipe's quad spans (-2, -1.9) .. (2, 2.1) in those units
+    def canon(u, v):
+        return [(u + 2) / 4 * S - 0.5, (v + 1.9) / 4 * S - 0.5]
+    worst = 0.0
+    for k in keys:
+        al = meta[k].get("align")
+        if al is None:
+            fail("%s: no align record" % k)
+        p = np.array(al["landmarks"])
+        if len(p) == 68:
+            got = [p[36:42].mean(0), p[42:48].mean(0), p[48], p[54]]
+        else:
+            got = [p[0], p[1], p[3], p[4]]
+        want = [canon(-0.5, 0), canon(0.5, 0), canon(-0.45, 1), canon(0.45, 1)]
+        worst = max(worst, float(np.max(np.abs(np.array(got) - np.array(want)))))
+    tol = float(opt.get("align-tol", 0.5))
+    if worst > tol:
+        fail("aligned landmarks off the canonical positions by %.3f px" % worst)
+    px = np.load(os.path.join(exp, "pixels.npy"))
+    if px.shape[1:] != (int(S), int(S), 3):
+        fail("pixels.npy shape %s" % (px.shape,))
+    print("aligned: landmarks within %.3f px of the canonical positions" % worst)
 if len(keys) != n_expected:
     fail("%d items arrived, expected %d" % (len(keys), n_expected))
 print("ok: %s %s: %d items, labels %s, identities and landmarks match" % (kind, ds, len(keys), labels.shape))

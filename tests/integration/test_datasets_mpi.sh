@@ -22,7 +22,7 @@ run() {
         printf '[job]\nout = out-%s\nprogress = 0\nmin_chunk = 2\nmax_chunk = 8\n' "$name"
         printf '[dataset]\npath = %s\nkind = %s\n' "$ds" "$kind"
         for l in "$@"; do printf '%s\n' "$l"; done
-        printf '[node]\nstages = decode,labels,resize\nresolution = 16\n'
+        printf '[node]\nstages = %s\nresolution = %s\n' "${STAGES:-decode,labels,resize}" "${RES:-16}"
     } >"$name.ini"
     if [ "$np" = 1 ]; then
         "$LM" run -q "$name.ini" 2>"$name.log" || { cat "$name.log"; fail "run $name"; }
@@ -59,4 +59,12 @@ run ffhq-ada ffhq/ffhq-64x64.zip ffhq 1
 c ffhq ffhq out-ffhq-ada
 run ck-policy ck ckplus 1 "frames = policy" "peak_frames = 2"
 c ckplus ck out-ck-policy --frames policy --peak 2
+# Alignment from the dataset's landmarks: FFHQ in-the-wild (68 points) under
+# mpirun, CelebA in-the-wild (5 points) and CK+ (68, grey frames) in one process.
+STAGES=decode,labels,align RES=64 run ffhq-align ffhq ffhq 3 "images = wild"
+c ffhq ffhq out-ffhq-align --wild --aligned 64
+STAGES=decode,labels,align RES=64 run celeba-align celeba celeba 1 "images = wild"
+c celeba celeba out-celeba-align --wild --aligned 64 --align-tol 1
+STAGES=decode,labels,align RES=32 run ck-align ck ckplus 1
+c ckplus ck out-ck-align --aligned 32
 echo "ok: celeba (folder, zip, split, wild), ffhq (folders, wild, ADA zip), ckplus (folders, zips, policy), folder+csv under mpirun -np 3"
