@@ -600,6 +600,12 @@ int ds_plan_build(ds_plan **out, const ds_source_config *cfg, lm_err *err)
         }
         break;
     }
+    if (rc == LM_EFORMAT && (cfg->kind >= DS_KIND_CELEBA || cfg->labels != NULL)) {
+        rc = LM_ECONFIG; /* unusable label files: bad input (exit status 2), message kept */
+        if (err != NULL) {
+            err->code = rc;
+        }
+    }
     if (rc != 0) {
         ds_plan_free(p);
         return rc;
