@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mpi.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@
 #include "datasets/ds_config.h"
 #include "datasets/ds_plan.h"
 #include "node/node.h"
-#include "reduce/reduce.h"
+#include "coordinator/coord_reduce.h"
 #include "shared/lm_io.h"
 #include "shared/lm_job.h"
 #include "shared/lm_log.h"
@@ -44,6 +45,7 @@ typedef struct run_cfg {
     size_t min_chunk, max_chunk;
     int backups;
     node_config node;
+    coord_reduce_cfg reduce;
     ds_job_config ds;
 } run_cfg;
 
@@ -121,7 +123,7 @@ static int run_cfg_read(run_cfg *c, lm_job *job, lm_err *err)
     if ((rc = node_config_from_job(&c->node, job, err)) != 0) {
         return rc;
     }
-    if ((rc = reduce_config_read(job, err)) < 0) {
+    if ((rc = coord_reduce_config(&c->reduce, job, err)) != 0) {
         return rc;
     }
     return lm_job_check_unused(job, err);
@@ -746,7 +748,13 @@ static int map_phase(lm_job *job, run_cfg *cfg, const coord_options *opt, int ra
     if (rc == 0 && works) {
         char shard[PATH_MAX];
         snprintf(shard, sizeof shard, "%s/shards/run%04u-rank%04d", cfg->outdir, co.run, rank);
-        rc = node_create(&node, &cfg->node, co.plan, shard, (uint32_t)rank, err);
+        node_config ncfg = cfg->node;
+        if (ncfg.item_threads == 0) {
+            /* Alone, use the machine's cores for items; under MPI the ranks
+             * already share the cores. */
+            ncfg.item_threads = size == 1 ? omp_get_num_procs() : 1;
+        }
+        rc = node_create(&node, &ncfg, co.plan, shard, (uint32_t)rank, err);
     }
     /* All ranks agree before any work is handed out. */
     int all_ok = rc == 0;
@@ -877,7 +885,7 @@ int coord_job_run(const coord_options *opt, lm_err *err)
         rc = map_phase(job, &cfg, opt, rank, size, err);
     }
     if (rc == 0 && opt->phase != COORD_PHASE_MAP) {
-        rc = reduce_run(job, cfg.outdir, err);
+        rc = coord_reduce_run(&cfg.reduce, cfg.outdir, err);
         int ok = rc == 0;
         MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
         if (rc == 0 && !ok) {

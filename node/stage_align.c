@@ -12,8 +12,9 @@
  *   "align": {"mode": "ffhq" | "resize", "quad": [8 numbers, input coords],
  *             "shrink": s, "padded": 0|1, "landmarks": [[x, y], ...] in output
  *             pixel coordinates}
- * to meta. Put it after decode (and labels); use it instead of resize. An item
- * without landmarks fails with that reason (the faces stage can supply them).
+ * to meta. Put it after decode (and labels); use it instead of resize. Without
+ * dataset landmarks it uses the 68 the faces stage found (it->lmk); an item
+ * with neither fails with that reason.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ typedef struct align_state {
     node_config cfg;
 } align_state;
 
-int node_align_create(void **state, const node_config *cfg, lm_err *err)
+static int align_create(void **state, const node_config *cfg, lm_err *err)
 {
     align_state *s = malloc(sizeof *s);
     if (s == NULL) {
@@ -38,9 +39,9 @@ int node_align_create(void **state, const node_config *cfg, lm_err *err)
     return 0;
 }
 
-void node_align_destroy(void *state) { free(state); }
+static void align_destroy(void *state) { free(state); }
 
-int node_align_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
+static int align_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
 {
     align_state *s = state;
     int R = s->cfg.resolution;
@@ -49,9 +50,21 @@ int node_align_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
     }
     ds_extra x;
     if (it->plan.extra == NULL ||
-        ds_extra_decode(&x, it->plan.extra, it->plan.extra_len, NULL) != 0 || x.npoints == 0) {
+        ds_extra_decode(&x, it->plan.extra, it->plan.extra_len, NULL) != 0) {
+        ds_extra_init(&x);
+    }
+    if (x.npoints == 0 && it->have_lmk) { /* no dataset landmarks: the faces stage's */
+        x.npoints = 68;
+        x.lmk_kind = DS_LMK_DLIB68;
+        x.flags = 0;
+        for (int i = 0; i < 68; i++) {
+            x.pts[2 * i] = (float)it->lmk[i][0];
+            x.pts[2 * i + 1] = (float)it->lmk[i][1];
+        }
+    }
+    if (x.npoints == 0) {
         return lm_err_set(err, NODE_ITEM_FAILED, "no landmarks for alignment (the dataset gives "
-                          "none for this item)");
+                          "none for this item; put the faces stage before align)");
     }
     float opts[2 * DS_MAX_POINTS];
     cJSON *a = cJSON_AddObjectToObject(it->meta, "align");
@@ -108,3 +121,6 @@ int node_align_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
     }
     return 0;
 }
+
+const node_stage_ops node_stage_align = {"align", 1, 1, align_create, align_process,
+                                         align_destroy};
