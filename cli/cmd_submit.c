@@ -407,10 +407,12 @@ int submit_status_print(const char *outdir, FILE *f)
             continue;
         }
         fprintf(f, "slurm: %s job %s %s", phases[i], id, js.state);
-        if (strcmp(js.state, "PENDING") == 0 && js.reason[0] && strcmp(js.reason, "None") != 0) {
+        if (js.reason[0] && strcmp(js.reason, "None") != 0 && strcmp(js.state, "RUNNING") != 0 &&
+            strcmp(js.state, "COMPLETED") != 0 && strcmp(js.reason, "NonZeroExitCode") != 0) {
             fprintf(f, " (%s)", js.reason);
         }
-        if (!state_is_live(js.state) && js.exit_code[0]) {
+        if (!state_is_live(js.state) && js.exit_code[0] &&
+            !(strcmp(js.state, "CANCELLED") == 0 && strcmp(js.exit_code, "0:0") == 0)) {
             fprintf(f, ", exit %s", js.exit_code);
         }
         if (js.restarts > 0) {
