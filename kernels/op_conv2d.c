@@ -6,6 +6,7 @@
  */
 #include "kernels/op_conv2d.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/op_gemm.h"
@@ -34,7 +35,7 @@ void op_conv2d_forward(float *y, const float *x, const float *w, int N, int Cin,
     for (int r0 = 0; r0 < NH; r0 += rows) {
         int nr = NH - r0 < rows ? NH - r0 : rows;
         int ncol = nr * W;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)Cin * kk * ncol > 65536)
         for (int ik = 0; ik < Cin * kk; ik++) {
             int i = ik / kk, a = (ik / k) % k, b = ik % k;
             float *col = scratch + (size_t)ik * ncol;
@@ -78,7 +79,7 @@ void op_conv2d_backward(float *dx, const float *dy, const float *w, int N, int C
                  0.0f, scratch, ncol);
         /* col2im: each input channel owns its plane, so threads never collide; the
          * order of additions per element is fixed (a, b ascending) -> deterministic. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)Cin * kk * ncol > 65536)
         for (int i = 0; i < Cin; i++) {
             for (int a = 0; a < k; a++) {
                 for (int b = 0; b < k; b++) {

@@ -152,7 +152,7 @@ void op_modconv_out_backward(float *dc, float *dd, float *dnoise, const float *d
     /* dnoise[n, p] = ns * sum_o du[o, n, p] = ns * sum_o dc[o, n, p] / d[n, o]. */
     const int64_t blk = 1024;
     int64_t nblk = (P + blk - 1) / blk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)Cout * N * P > 32768)
     for (int64_t nb = 0; nb < N * nblk; nb++) {
         int n = (int)(nb / nblk);
         int64_t p0 = (nb % nblk) * blk, p1 = p0 + blk < P ? p0 + blk : P;

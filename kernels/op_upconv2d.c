@@ -7,6 +7,7 @@
  */
 #include "kernels/op_upconv2d.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/op_gemm.h"
@@ -50,7 +51,7 @@ void op_upconv2d_forward(float *y, const float *x, const float *wup, int N, int 
         float *cols = scratch, *T = cols + (size_t)nc * 9 * nhw, *tmp = T + (size_t)nc * N * tpl;
         op_sgemm(0, 0, nc * 9, (int)nhw, Cin, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, x, (int)nhw,
                  0.0f, cols, (int)nhw);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)nc * 9 * nhw > 65536)
         for (int on = 0; on < nc * N; on++) {
             int o = on / N, n = on % N;
             float *tp = T + (size_t)on * tpl;
@@ -82,7 +83,7 @@ void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, i
         int nc = Cout - o0 < oc ? Cout - o0 : oc;
         float *cols = scratch, *T = cols + (size_t)nc * 9 * nhw, *tmp = T + (size_t)nc * N * tpl;
         op_fir4_backward(T, dy + (size_t)o0 * N * ypl, (int64_t)nc * N, ht, wt, tmp);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)nc * 9 * nhw > 65536)
         for (int on = 0; on < nc * N; on++) {
             int o = on / N, n = on % N;
             const float *tp = T + (size_t)on * tpl;

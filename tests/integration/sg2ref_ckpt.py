@@ -4,7 +4,7 @@
 
   sg2ref_ckpt.py to-rosinality IN.safetensors OUT.pt [--no-latent-avg] [--extra NAME] [--drop NAME] [--legacy]
   sg2ref_ckpt.py to-nvlabs-pickle IN.safetensors OUT.pkl
-  sg2ref_ckpt.py evil-pickle OUT.pkl MARKER_FILE
+  sg2ref_ckpt.py evil-pickle OUT MARKER_FILE [--torch-save zip|legacy]
   sg2ref_ckpt.py compare A.safetensors B.safetensors [--skip NAME]...
 
 to-nvlabs-pickle imitates stylegan2-ada-pytorch's network pickles: persistent
@@ -179,12 +179,24 @@ def to_nvlabs_pickle(src, dst):
         pickle.dump(data, f)
 
 
-def evil_pickle(dst, marker):
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-    with open(dst, "wb") as f:
-        pickle.dump({"G_ema": Evil()}, f)
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def evil_pickle(dst, marker, torch_save=None):
+    """A checkpoint whose unpickling would run a shell command."""
+    data = {"G_ema": _Evil(marker), "g_ema": {"style.1.weight": torch.zeros(2, 2)}}
+    if torch_save == "zip":
+        torch.save(data, dst)
+    elif torch_save == "legacy":
+        torch.save(data, dst, _use_new_zipfile_serialization=False)
+    else:
+        with open(dst, "wb") as f:
+            pickle.dump(data, f)
 
 
 def compare(a, b, skip):
@@ -230,6 +242,7 @@ def main():
     p = sub.add_parser("evil-pickle")
     p.add_argument("dst")
     p.add_argument("marker")
+    p.add_argument("--torch-save", choices=["zip", "legacy"])
     p = sub.add_parser("compare")
     p.add_argument("a")
     p.add_argument("b")
@@ -240,7 +253,7 @@ def main():
     elif a.cmd == "to-nvlabs-pickle":
         to_nvlabs_pickle(a.src, a.dst)
     elif a.cmd == "evil-pickle":
-        evil_pickle(a.dst, a.marker)
+        evil_pickle(a.dst, a.marker, a.torch_save)
     else:
         return compare(a.a, a.b, set(a.skip))
     return 0

@@ -6,8 +6,9 @@
 #     -> identical tensors and config, identical sg2_ref outputs (tolerance 0).
 #  2. the same through an NVlabs-style pickle with fake persistent classes
 #     (G_ema must be picked, not G), read without any NVlabs code.
-#  3. rejections: unknown tensor, missing tensor, truncated files, and a pickle
-#     calling os.system (must be refused and must not run).
+#  3. rejections: unknown tensor, missing tensor, truncated files, and a plain
+#     pickle / torch.save zip / legacy file calling os.system (must be refused
+#     and must not run).
 set -u
 cd "$(dirname "$0")/../.."
 
@@ -78,9 +79,13 @@ head -c 40000 "$T/r_zip.pt" >"$T/trunc.pt"
 refuse "truncated .pt rejected" "not a valid zip" $CONV "$T/trunc.pt" --out "$T/x.safetensors"
 head -c 40000 "$T/n.pkl" >"$T/trunc.pkl"
 refuse "truncated pickle rejected" "trunc.pkl" $CONV "$T/trunc.pkl" --out "$T/x.safetensors"
-$HELP evil-pickle "$T/evil.pkl" "$T/pwned" >/dev/null 2>&1
-refuse "pickle calling os.system refused" "refusing to load global" $CONV "$T/evil.pkl" --out "$T/x.safetensors"
-if [ -e "$T/pwned" ]; then bad "os.system ran while reading the evil pickle"; else ok "evil pickle had no side effect"; fi
+for kind in pickle zip legacy; do
+    flag=""; [ $kind != pickle ] && flag="--torch-save $kind"
+    $HELP evil-pickle "$T/evil_$kind" "$T/pwned_$kind" $flag >/dev/null 2>&1
+    [ -e "$T/pwned_$kind" ] && bad "helper ran the payload itself"
+    refuse "$kind calling os.system refused" "refusing to load global" $CONV "$T/evil_$kind" --out "$T/x.safetensors"
+    if [ -e "$T/pwned_$kind" ]; then bad "os.system ran while reading the evil $kind"; else ok "evil $kind had no side effect"; fi
+done
 if [ -e "$T/x.safetensors" ]; then bad "an output file was written for a rejected input"; fi
 
 # safetensors reader: header length beyond the file
