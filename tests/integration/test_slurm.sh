@@ -10,7 +10,10 @@
 #     once over two runs;
 #  3. a map job whose dataset vanished before it ran fails, and its reduce job
 #     is cancelled without ever starting;
-#  4. the mpirun launcher inside the allocation.
+#  4. the mpirun launcher inside the allocation;
+#  5. preemption: a job in a higher-priority partition preempts the running
+#     map job; Slurm sends it the --signal (USR1) at once, it drains, is
+#     requeued, runs again after the urgent job and finishes every item once.
 # The cluster is stopped on exit (no daemon left behind). Where the daemons
 # cannot start the test says SKIP with the reason.
 . "$(dirname "$0")/lib.sh"
@@ -61,6 +64,28 @@ show_logs() { # OUTDIR
 ids() { # OUTDIR -> "MAP REDUCE" from jobs.json
     "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1]+"/slurm/jobs.json")); print(j["map"]["id"], j.get("reduce",{}).get("id",""))' "$1"
 }
+# mid_run OUTDIR JOBID: wait (60 s at most) until the job's run has done some
+# but not all items; print how many.
+mid_run() {
+    local t0=$SECONDS n='' s
+    while [ $((SECONDS - t0)) -lt 60 ]; do
+        n=$("$LM" status "$1" 2>/dev/null | sed -n 's/^running: .* \([0-9]*\)\/\([0-9]*\) done.*/\1 \2/p')
+        if [ -n "$n" ] && [ "${n% *}" -gt 0 ]; then
+            echo "${n% *}"
+            [ "${n% *}" -lt "${n#* }" ]
+            return
+        fi
+        s=$(state "$2")
+        case "$s" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY)
+            echo "job $2 $s"
+            return 1
+            ;;
+        esac
+        sleep 0.1
+    done
+    echo "nothing after 60s"
+    return 1
+}
 every_key_once() { # OUTDIR N
     "$LM" export "$1" --npy >/dev/null || fail "export $1"
     local k=$1/export/keys.txt
@@ -105,15 +130,7 @@ write_job "$TMP/requeue.ini" requeue imgs "stages = decode,resize" "resolution =
 "$LM" submit "$TMP/requeue.ini" --ntasks-per-node 2 --signal-seconds 60 --time 10 >/dev/null ||
     fail "submit (requeue)"
 read -r map red <<<"$(ids "$TMP/requeue")"
-done_items() { "$LM" status "$TMP/requeue" 2>/dev/null | sed -n 's/^running: .* \([0-9]*\)\/[0-9]* done.*/\1/p'; }
-n=
-for _ in $(seq 600); do
-    n=$(done_items)
-    [ -n "$n" ] && [ "$n" -gt 0 ] && break
-    [ "$(state "$map")" = RUNNING ] || [ "$(state "$map")" = PENDING ] || break
-    sleep 0.1
-done
-[ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" -lt $N ] ||
+n=$(mid_run "$TMP/requeue" "$map") ||
     { show_logs "$TMP/requeue"; fail "map job not seen mid-run (done '$n', state $(state "$map"))"; }
 scancel --batch --signal=USR1 "$map" || fail "scancel --signal"
 echo "signalled map job $map at $n/$N items"
@@ -153,7 +170,10 @@ wait_state "$red" 30 CANCELLED COMPLETED FAILED ||
     [ "$(field "$red" Reason)" = DependencyNeverSatisfied ] || fail "reduce job $(state "$red")"
 [ "$(state "$red")" = CANCELLED ] || [ "$(field "$red" Reason)" = DependencyNeverSatisfied ] ||
     fail "reduce job $(state "$red") ($(field "$red" Reason))"
-[ "$(field "$red" StartTime)" = Unknown ] || fail "reduce job started at $(field "$red" StartTime)"
+nl=$(field "$red" NodeList)
+[ -z "$nl" ] || [ "$nl" = "(null)" ] || fail "reduce job was given node(s) '$nl': it started"
+grep "^JobId=$red " "$CL/log/jobcomp.txt" | grep -q " NodeCnt=0 " ||
+    fail "job completion record of the reduce job: $(grep "^JobId=$red " "$CL/log/jobcomp.txt")"
 [ ! -e "$TMP/fail/slurm/reduce-$red.out" ] || fail "reduce job wrote output: it ran"
 "$LM" status "$TMP/fail" >"$TMP/status.log"
 grep -q "map job $map FAILED, exit 2:0" "$TMP/status.log" || { cat "$TMP/status.log"; fail "status (fail)"; }
@@ -175,6 +195,25 @@ wait_state "$map" 90 COMPLETED FAILED CANCELLED && [ "$(state "$map")" = COMPLET
 grep -q "2 ranks" "$TMP/mpirun/slurm/map-$map.out" || { show_logs "$TMP/mpirun"; fail "mpirun: not 2 ranks"; }
 every_key_once "$TMP/mpirun" 200
 echo "ok 4: mpirun launcher, 2 ranks, 200 keys once ($((SECONDS - t0))s)"
+
+# 5. preemption by a job in the higher-priority partition "urgent".
+t0=$SECONDS
+write_job "$TMP/preempt.ini" preempt imgs "stages = decode,resize" "resolution = 48" \
+    "job: max_chunk = 16"
+"$LM" submit "$TMP/preempt.ini" --ntasks-per-node 2 --no-reduce >/dev/null || fail "submit (preempt)"
+read -r map red <<<"$(ids "$TMP/preempt")"
+n=$(mid_run "$TMP/preempt" "$map") || { show_logs "$TMP/preempt"; fail "preempt: map not seen mid-run ('$n')"; }
+urgent=$(sbatch --parsable -p urgent -n 2 -o "$TMP/urgent-%j.out" --wrap "sleep 1") || fail "urgent job"
+echo "urgent job $urgent submitted while map job $map was at $n/$N"
+wait_state "$urgent" 60 COMPLETED FAILED CANCELLED || { show_logs "$TMP/preempt"; fail "urgent job"; }
+[ "$(field "$map" Restarts)" -ge 1 ] || { show_logs "$TMP/preempt"; fail "map job was not requeued"; }
+wait_state "$map" 150 COMPLETED FAILED CANCELLED || { show_logs "$TMP/preempt"; fail "preempted map"; }
+[ "$(state "$map")" = COMPLETED ] || { show_logs "$TMP/preempt"; fail "preempted map $(state "$map")"; }
+log=$TMP/preempt/slurm/map-$map.out
+grep -q "SIGUSR1: forwarding" "$log" || { cat "$log"; fail "preempt: no USR1 before the preemption"; }
+grep -q "done earlier" "$log" || { cat "$log"; fail "preempt: the requeued run did not resume"; }
+every_key_once "$TMP/preempt" $N
+echo "ok 5: preempted at $n/$N, USR1 drain, requeued (restarts $(field "$map" Restarts)), $N keys once ($((SECONDS - t0))s)"
 
 # Teardown leaves nothing behind.
 "$CLUSTER" down "$CL" || fail "cluster down"
