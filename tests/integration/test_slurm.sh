@@ -30,8 +30,11 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # run cleanup when the test runner's timeout strikes
 t_up=$SECONDS
-if ! out=$("$CLUSTER" up "$CL" 2>&1); then
+# Two CPUs whatever the machine has: the 2-rank map job must fill the node
+# for the preemption case.
+if ! out=$(SLURM_LOCAL_CPUS=2 "$CLUSTER" up "$CL" 2>&1); then
     skip "slurm: the local cluster did not start: $(echo "$out" | tail -5 | tr '\n' ' ')"
 fi
 export SLURM_CONF=$CL/etc/slurm.conf
