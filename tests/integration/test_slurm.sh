@@ -14,6 +14,9 @@
 #  5. preemption: a job in a higher-priority partition preempts the running
 #     map job; Slurm sends it the --signal (USR1) at once, it drains, is
 #     requeued, runs again after the urgent job and finishes every item once.
+#  0. slurm/map.sbatch with plain sbatch and a real --time=1 limit
+#     (--signal=B:USR1@59) around a stand-in binary: the warning arrives,
+#     the script requeues the job, the restart completes.
 # The cluster is stopped on exit (no daemon left behind). Where the daemons
 # cannot start the test says SKIP with the reason.
 . "$(dirname "$0")/lib.sh"
@@ -32,9 +35,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT # run cleanup when the test runner's timeout strikes
 t_up=$SECONDS
-# Two CPUs whatever the machine has: the 2-rank map job must fill the node
-# for the preemption case.
-if ! out=$(SLURM_LOCAL_CPUS=2 "$CLUSTER" up "$CL" 2>&1); then
+# Three CPUs whatever the machine has (Slurm may declare more than there
+# are): 2-rank jobs plus the 1-task time-limit job; the urgent job of the
+# preemption case asks for all three.
+if ! out=$(SLURM_LOCAL_CPUS=3 "$CLUSTER" up "$CL" 2>&1); then
     skip "slurm: the local cluster did not start: $(echo "$out" | tail -5 | tr '\n' ' ')"
 fi
 export SLURM_CONF=$CL/etc/slurm.conf
@@ -96,6 +100,25 @@ every_key_once() { # OUTDIR N
     [ "$(wc -l <"$k")" = "$2" ] || fail "$1: duplicate keys"
     [ ! -s "$1/export/failures.tsv" ] || fail "$1: failed items: $(head -3 "$1/export/failures.tsv")"
 }
+
+# 0. A real time limit, started first because it takes 30-45 s of waiting:
+# slurm/map.sbatch submitted with plain sbatch, --time=1 --signal=B:USR1@59,
+# and a stand-in for latentmill (no CPU) that exits 3 on SIGUSR1 like a drain
+# and 0 when restarted. Slurm checks limits about every 30 s.
+cat >"$TMP/fake-lm" <<'FAKE'
+#!/bin/bash
+if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
+    echo "fake-lm: restarted ($SLURM_RESTART_COUNT): $*"
+    exit 0
+fi
+trap 'echo "fake-lm: SIGUSR1 after ${SECONDS}s"; kill $!; exit 3' USR1
+sleep 300 &
+wait
+FAKE
+chmod +x "$TMP/fake-lm"
+tl=$(LATENTMILL=$TMP/fake-lm sbatch --parsable --time=1 --signal=B:USR1@59 -n 1 \
+    -o "$TMP/timelimit-%j.out" "$ROOT/slurm/map.sbatch" "$TMP/timelimit.ini") || fail "sbatch map.sbatch"
+t_tl=$SECONDS
 
 N=2000
 "$PY" "$ROOT/tests/integration/mkimages.py" "$TMP/imgs" $N --size 300x360 >/dev/null || fail "mkimages"
@@ -199,6 +222,18 @@ grep -q "2 ranks" "$TMP/mpirun/slurm/map-$map.out" || { show_logs "$TMP/mpirun";
 every_key_once "$TMP/mpirun" 200
 echo "ok 4: mpirun launcher, 2 ranks, 200 keys once ($((SECONDS - t0))s)"
 
+# 0 (continued): the time-limit job.
+log=$TMP/timelimit-$tl.out
+wait_state "$tl" 90 COMPLETED FAILED CANCELLED TIMEOUT || { cat "$log"; fail "time-limit job"; }
+[ "$(state "$tl")" = COMPLETED ] || { cat "$log"; fail "time-limit job $(state "$tl")"; }
+[ "$(field "$tl" Restarts)" = 1 ] || { cat "$log"; fail "time-limit job: restarts $(field "$tl" Restarts)"; }
+for w in "SIGUSR1: forwarding" "fake-lm: SIGUSR1 after" "drained (exit 3): requeued" "restart 1," \
+    "fake-lm: restarted (1): run $TMP/timelimit.ini --phase map"; do
+    grep -qF "$w" "$log" || { cat "$log"; fail "time-limit job: no '$w' in its output"; }
+done
+echo "ok 0: --time=1 --signal=B:USR1@59: $(grep -o 'SIGUSR1 after [0-9]*s' "$log"), requeued," \
+    "restarted, COMPLETED $((SECONDS - t_tl))s after submission"
+
 # 5. preemption by a job in the higher-priority partition "urgent".
 t0=$SECONDS
 write_job "$TMP/preempt.ini" preempt imgs "stages = decode,resize" "resolution = 48" \
@@ -206,7 +241,7 @@ write_job "$TMP/preempt.ini" preempt imgs "stages = decode,resize" "resolution =
 "$LM" submit "$TMP/preempt.ini" --ntasks-per-node 2 --no-reduce >/dev/null || fail "submit (preempt)"
 read -r map red <<<"$(ids "$TMP/preempt")"
 n=$(mid_run "$TMP/preempt" "$map") || { show_logs "$TMP/preempt"; fail "preempt: map not seen mid-run ('$n')"; }
-urgent=$(sbatch --parsable -p urgent -n 2 -o "$TMP/urgent-%j.out" --wrap "sleep 1") || fail "urgent job"
+urgent=$(sbatch --parsable -p urgent -n 3 -o "$TMP/urgent-%j.out" --wrap "sleep 1") || fail "urgent job"
 echo "urgent job $urgent submitted while map job $map was at $n/$N"
 wait_state "$urgent" 60 COMPLETED FAILED CANCELLED || { show_logs "$TMP/preempt"; fail "urgent job"; }
 [ "$(field "$map" Restarts)" -ge 1 ] || { show_logs "$TMP/preempt"; fail "map job was not requeued"; }
