@@ -39,7 +39,7 @@ t_up=$SECONDS
 # are): 2-rank jobs plus the 1-task time-limit job; the urgent job of the
 # preemption case asks for all three.
 if ! out=$(SLURM_LOCAL_CPUS=3 "$CLUSTER" up "$CL" 2>&1); then
-    skip "slurm: the local cluster did not start: $(echo "$out" | tail -5 | tr '\n' ' ')"
+    skip "slurm: the local cluster did not start: $(echo "$out" | tail -n 1)"
 fi
 export SLURM_CONF=$CL/etc/slurm.conf
 echo "cluster up in $((SECONDS - t_up))s"
