@@ -303,6 +303,34 @@ void inv_target_from_u8(float *dst, const uint8_t *hwc, int R, int C)
     }
 }
 
+int inv_target_from_image(float *dst, const lm_image *im, int R, lm_err *err)
+{
+    int side = im->w < im->h ? im->w : im->h;
+    int x0 = (im->w - side) / 2, y0 = (im->h - side) / 2;
+    lm_image sq = {side, side, 3, malloc((size_t)side * side * 3)};
+    if (sq.px == NULL) {
+        return lm_err_set(err, -ENOMEM, "out of memory");
+    }
+    for (int y = 0; y < side; y++) {
+        memcpy(sq.px + (size_t)y * side * 3, im->px + ((size_t)(y0 + y) * im->w + x0) * 3,
+               (size_t)side * 3);
+    }
+    lm_image out = {0};
+    int rc = 0;
+    if (side == R) {
+        out = sq;
+        sq.px = NULL;
+    } else {
+        rc = lm_img_resize(&out, &sq, R, R, err);
+    }
+    if (rc == 0) {
+        inv_target_from_u8(dst, out.px, R, 3);
+    }
+    lm_img_fini(&sq);
+    lm_img_fini(&out);
+    return rc;
+}
+
 void inv_image_to_u8(uint8_t *hwc, const float *chw, int R, int C)
 {
     size_t P = (size_t)R * R;
@@ -422,6 +450,10 @@ int inv_ctx_create(inv_ctx **out, const sg2_model *m, const inv_params *p, int b
     }
     if (batch < 1) {
         return lm_err_set(err, LM_ECONFIG, "invert: batch must be >= 1");
+    }
+    if (cfg->img_channels != 3) {
+        return lm_err_set(err, LM_ECONFIG, "invert: the generator has %d image channels (need 3)",
+                          cfg->img_channels);
     }
     inv_ctx *c = calloc(1, sizeof *c);
     if (c == NULL) {

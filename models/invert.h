@@ -36,6 +36,7 @@
 
 #include "models/stylegan2.h"
 #include "shared/lm_err.h"
+#include "shared/lm_img.h"
 
 enum inv_space { INV_SPACE_W = 0, INV_SPACE_WPLUS = 1 };
 
@@ -124,6 +125,9 @@ double inv_noise_reg(const float *n, float *g, int r, float weight, float *scrat
 
 /* u8 HWC (c = 3) at R x R -> float CHW in [-1, 1]: x = u/127.5 - 1. */
 void inv_target_from_u8(float *dst, const uint8_t *hwc, int R, int C);
+/* An image of any size -> target [C, R, R] in [-1, 1]: centre crop to a square (NVlabs),
+ * antialiased resize to R (lm_img_resize), then inv_target_from_u8. Errors: -ENOMEM. */
+int inv_target_from_image(float *dst, const lm_image *im, int R, lm_err *err);
 /* float CHW -> u8 HWC: round((x + 1) * 127.5) clamped to 0..255 (= the reference
  * generate script's clamp(x*127.5 + 128) truncation). */
 void inv_image_to_u8(uint8_t *hwc, const float *chw, int R, int C);
