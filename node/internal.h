@@ -7,4 +7,10 @@
 
 #include "node/node.h"
 
+/* node/stage_invert.c: the `invert` stage and the [invert] job section. */
+int node_invert_create(void **state, const node_config *cfg, lm_err *err);
+int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err);
+void node_invert_destroy(void *state);
+int node_invert_config_read(node_invert_config *cfg, lm_job *job, lm_err *err);
+
 #endif

@@ -1,5 +1,6 @@
 /* node.c - per-item stage pipeline and chunk commits (see node.h). */
 #include "node/node.h"
+#include "node/internal.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -80,7 +81,7 @@ int node_config_from_job(node_config *cfg, lm_job *job, lm_err *err)
     if (cfg->nstages == 0) {
         return lm_err_set(err, LM_ECONFIG, "%s: [node] stages is empty", lm_job_path(job));
     }
-    return 0;
+    return node_invert_config_read(&cfg->invert, job, err);
 }
 
 void node_free(node_ctx *n)

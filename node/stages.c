@@ -91,6 +91,7 @@ static const node_stage_ops stage_table[] = {
     {"noop", 0, NULL, noop_process, NULL},
     {"decode", 1, image_create, decode_process, image_destroy},
     {"resize", 1, image_create, resize_process, image_destroy},
+    {"invert", 1, node_invert_create, node_invert_process, node_invert_destroy},
 };
 
 const node_stage_ops *node_stage_find(const char *name)
