@@ -41,7 +41,11 @@ static const char *usage_text =
     "  --patience N          stop when the loss has not improved by --min-delta (relative)\n"
     "                        for N steps (default 0: run all steps)\n"
     "  --min-delta X         (default 0.001)\n"
-    "  --init FILE.npy       start from this w [w_dim] or [1, w_dim] instead of w_avg\n"
+    "  --init FILE.npy|wavg|nn  start point: a w [w_dim] or [1, w_dim] from a file, w_avg\n"
+    "                        (default), or nn: the w of the nearest of --bank-size generated\n"
+    "                        samples (16x16 pixel thumbnails, L2; bank cached next to the\n"
+    "                        generator as G.safetensors.nnbank-K.npy)\n"
+    "  --bank-size K         samples in the nn bank (default 1000)\n"
     "  --w-avg-samples N     mapping samples for w_avg and w_std (default 10000; cached\n"
     "                        next to the generator as G.safetensors.wavg-N.npy)\n"
     "  --seed S              RNG seed of noise maps and w-noise (default 303)\n"
@@ -69,7 +73,7 @@ int cmd_invert(int argc, char **argv)
     const char *image = NULL, *out = NULL, *gen = NULL, *png = NULL, *init = NULL;
     inv_params p;
     inv_params_default(&p);
-    long samples = 10000, threads = 0;
+    long samples = 10000, threads = 0, bank_size = 1000;
     uint64_t seed = 303;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -113,6 +117,8 @@ int cmd_invert(int argc, char **argv)
             p.min_delta = strtof(argv[i], NULL);
         } else if (ARG("--init")) {
             init = argv[i];
+        } else if (ARG("--bank-size")) {
+            bank_size = atol(argv[i]);
         } else if (ARG("--w-avg-samples")) {
             samples = atol(argv[i]);
         } else if (ARG("--seed")) {
@@ -192,7 +198,31 @@ int cmd_invert(int argc, char **argv)
     lm_log(LM_LOG_INFO, "w_avg from %ld samples (%s), w_std %.4g", samples,
            cached ? "cached" : "computed", (double)w_std);
     inv_ctx_set_wstats(ic, w_avg, w_std);
-    if (init != NULL) {
+    float *bank = NULL;
+    int nn_row = -1;
+    if (init != NULL && strcmp(init, "wavg") == 0) {
+        init = NULL;
+    }
+    if (init != NULL && strcmp(init, "nn") == 0) {
+        if (bank_size < 1) {
+            fprintf(stderr, "latentmill invert: --bank-size must be >= 1\n");
+            status = LM_EXIT_USAGE;
+            goto out;
+        }
+        if ((rc = inv_bank_load(m, gen, (int)bank_size, &bank, &cached, &err)) != 0) {
+            fprintf(stderr, "latentmill invert: nn bank: %s\n", lm_err_msg(&err, rc));
+            goto out;
+        }
+        w0 = malloc(sizeof(float) * Wd);
+        if (w0 == NULL) {
+            free(bank);
+            goto out;
+        }
+        nn_row = inv_bank_nearest(m, bank, (int)bank_size, target, w0);
+        free(bank);
+        lm_log(LM_LOG_INFO, "nn init: bank sample %d of %ld (%s)", nn_row, bank_size,
+               cached ? "cached" : "built");
+    } else if (init != NULL) {
         int64_t shape[4];
         int nd = 0;
         if ((rc = inv_npy_read_f32(init, &w0, shape, &nd, &err)) != 0) {

@@ -186,6 +186,156 @@ int inv_wstats_load(const sg2_model *m, const char *model_path, int samples, flo
     return 0;
 }
 
+/* ------------------------------------------------------------ nearest-neighbour bank */
+
+static int bank_T(const sg2_config *cfg) { return cfg->img_resolution < 16 ? cfg->img_resolution : 16; }
+
+int inv_bank_stride(const sg2_model *m)
+{
+    const sg2_config *cfg = sg2_model_config(m);
+    int T = bank_T(cfg);
+    return cfg->w_dim + cfg->img_channels * T * T;
+}
+
+static void thumb(float *out, const float *img, int C, int R, int T)
+{
+    int f = R / T;
+    float s = 1.0f / ((float)f * f);
+    for (int c = 0; c < C; c++) {
+        for (int y = 0; y < T; y++) {
+            for (int x = 0; x < T; x++) {
+                float acc = 0;
+                for (int a = 0; a < f; a++) {
+                    for (int b = 0; b < f; b++) {
+                        acc += img[((size_t)c * R + (size_t)y * f + a) * R + (size_t)x * f + b];
+                    }
+                }
+                out[((size_t)c * T + y) * T + x] = acc * s;
+            }
+        }
+    }
+}
+
+int inv_bank_build(const sg2_model *m, int K, uint64_t seed, float *bank, lm_err *err)
+{
+    const sg2_config *cfg = sg2_model_config(m);
+    int B = K < 8 ? K : 8, Z = cfg->z_dim, Wd = cfg->w_dim, R = cfg->img_resolution;
+    int C = cfg->img_channels, T = bank_T(cfg), st = inv_bank_stride(m);
+    sg2_ctx *g = NULL;
+    int rc = sg2_ctx_create(&g, m, B, err);
+    if (rc != 0) {
+        return rc;
+    }
+    float *z = malloc(sizeof(float) * (size_t)B * Z), *w = malloc(sizeof(float) * (size_t)B * Wd);
+    float *ws = malloc(sizeof(float) * (size_t)B * cfg->num_ws * Wd);
+    float *img = malloc(sizeof(float) * (size_t)B * C * R * R);
+    if (!z || !w || !ws || !img) {
+        rc = lm_err_set(err, -ENOMEM, "out of memory for the bank");
+        goto out;
+    }
+    uint64_t rng = seed;
+    for (int k0 = 0; k0 < K; k0 += B) {
+        int n = K - k0 < B ? K - k0 : B;
+        for (size_t q = 0; q < (size_t)n * Z; q++) {
+            z[q] = sg2_rng_normal(&rng);
+        }
+        if ((rc = sg2_mapping_forward(g, z, n, w)) != 0) {
+            lm_err_set(err, rc, "mapping forward failed");
+            goto out;
+        }
+        sg2_ws_broadcast(ws, w, n, cfg->num_ws, Wd);
+        if ((rc = sg2_synthesis_forward(g, ws, n, SG2_NOISE_CONST, NULL, img)) != 0) {
+            lm_err_set(err, rc, "synthesis forward failed");
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            float *row = bank + (size_t)(k0 + i) * st;
+            memcpy(row, w + (size_t)i * Wd, sizeof(float) * (size_t)Wd);
+            thumb(row + Wd, img + (size_t)i * C * R * R, C, R, T);
+        }
+    }
+out:
+    free(z);
+    free(w);
+    free(ws);
+    free(img);
+    sg2_ctx_free(g);
+    return rc;
+}
+
+int inv_bank_load(const sg2_model *m, const char *model_path, int K, float **bank, int *cached,
+                  lm_err *err)
+{
+    int st = inv_bank_stride(m);
+    char path[4096];
+    *cached = 0;
+    *bank = NULL;
+    if (K < 1) {
+        return lm_err_set(err, LM_ECONFIG, "nn bank size must be >= 1");
+    }
+    snprintf(path, sizeof path, "%s.nnbank-%d.npy", model_path, K);
+    struct stat sm, sc;
+    if (stat(model_path, &sm) == 0 && stat(path, &sc) == 0 && sc.st_mtime >= sm.st_mtime) {
+        float *d = NULL;
+        int64_t shape[4];
+        int nd = 0;
+        lm_err e2 = {0};
+        if (inv_npy_read_f32(path, &d, shape, &nd, &e2) == 0 && nd == 2 && shape[0] == K &&
+            shape[1] == st) {
+            *bank = d;
+            *cached = 1;
+            return 0;
+        }
+        free(d);
+        lm_log(LM_LOG_WARN, "%s: unusable bank cache; rebuilding", path);
+    }
+    float *d = malloc(sizeof(float) * (size_t)K * st);
+    if (d == NULL) {
+        return lm_err_set(err, -ENOMEM, "out of memory for a bank of %d samples", K);
+    }
+    int rc = inv_bank_build(m, K, 0x6e6e62616e6bULL, d, err);
+    if (rc != 0) {
+        free(d);
+        return rc;
+    }
+    uint64_t shape[2] = {(uint64_t)K, (uint64_t)st};
+    lm_err e2 = {0};
+    if (lm_npy_save(path, "<f4", 4, shape, 2, d, &e2) != 0) {
+        lm_log(LM_LOG_WARN, "cannot cache the bank next to the model: %s", e2.msg);
+    }
+    *bank = d;
+    return 0;
+}
+
+int inv_bank_nearest(const sg2_model *m, const float *bank, int K, const float *target,
+                     float *w_out)
+{
+    const sg2_config *cfg = sg2_model_config(m);
+    int Wd = cfg->w_dim, C = cfg->img_channels, T = bank_T(cfg), st = inv_bank_stride(m);
+    int D = C * T * T;
+    float q[3 * 16 * 16];
+    if (D > 3 * 16 * 16) {
+        return LM_ECONFIG;
+    }
+    thumb(q, target, C, cfg->img_resolution, T);
+    int best = 0;
+    double bd = INFINITY;
+    for (int k = 0; k < K; k++) {
+        const float *row = bank + (size_t)k * st + Wd;
+        double d = 0;
+        for (int j = 0; j < D; j++) {
+            double e = row[j] - q[j];
+            d += e * e;
+        }
+        if (d < bd) {
+            bd = d;
+            best = k;
+        }
+    }
+    memcpy(w_out, bank + (size_t)best * st, sizeof(float) * (size_t)Wd);
+    return best;
+}
+
 /* ------------------------------------------------------------ npy reader */
 
 int inv_npy_read_f32(const char *path, float **data, int64_t shape[4], int *ndim, lm_err *err)

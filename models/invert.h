@@ -79,6 +79,22 @@ int inv_wstats_compute(const sg2_model *m, int samples, uint64_t seed, float *w_
 int inv_wstats_load(const sg2_model *m, const char *model_path, int samples, float *w_avg,
                     float *w_std, int *cached, lm_err *err);
 
+/* Nearest-neighbour initialiser: a bank of K generated samples, each stored as its w
+ * [w_dim] followed by a thumbnail descriptor of its image (3 x T x T box-downsampled
+ * pixels, T = min(16, R)); an image starts from the w of the bank sample whose thumbnail
+ * is nearest (L2). (Pixel thumbnails, not face descriptors.) Bank row stride:
+ * inv_bank_stride(). Samples: z ~ N(0,1) from splitmix64 seed, psi = 1, noise const. */
+int inv_bank_stride(const sg2_model *m);
+int inv_bank_build(const sg2_model *m, int K, uint64_t seed, float *bank, lm_err *err);
+/* Cached next to the model as MODEL.nnbank-K.npy [K, stride] (same rules as the w_avg
+ * cache). OUT *bank (free()). */
+int inv_bank_load(const sg2_model *m, const char *model_path, int K, float **bank, int *cached,
+                  lm_err *err);
+/* w_out [w_dim] = w of the bank row nearest to target [C, R, R] (in [-1, 1]). Returns the
+ * row index. */
+int inv_bank_nearest(const sg2_model *m, const float *bank, int K, const float *target,
+                     float *w_out);
+
 /* Per-image outcome of inv_run. */
 typedef struct inv_result {
     int steps;       /* optimisation steps taken (< params.steps when stopped early) */
