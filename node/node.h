@@ -33,6 +33,8 @@ typedef struct node_invert_config {
     int batch;             /* images optimised together (1) */
     uint64_t seed;         /* per-item RNG seed = mix(seed, key) */
     int w_avg_samples;     /* 10000 */
+    int init_nn;           /* init = nn: start from the nearest bank sample (else w_avg) */
+    int bank_size;         /* samples in the nn bank (1000) */
     char recon_dir[4096];  /* reconstruction PNGs ("" = none) */
     int recon_every;       /* a PNG for items whose plan index is a multiple (0: none) */
 } node_invert_config;

@@ -4,7 +4,8 @@
  *
  * Per item it writes the latent to the latent db (float32 [1, w_dim] for space w,
  * [num_ws, w_dim] for wplus) and an "invert" object in meta: space, psnr, mse,
- * noise_reg, loss, steps, seconds. With [invert] recon_dir and recon_every = N, items
+ * noise_reg, loss, steps, seconds (and nn_row, the bank sample it started from, with
+ * init = nn). With [invert] recon_dir and recon_every = N, items
  * whose plan index is a multiple of N also get their reconstruction as a PNG.
  *
  * Reproducibility: an item's RNG seed is a mix of [invert] seed and its key, so the
@@ -30,7 +31,7 @@ typedef struct invert_state {
     sg2_model *m;
     inv_ctx *ic;
     int R, C, Wd, rows;
-    float *target, *latent, *recon, *w_avg;
+    float *target, *latent, *recon, *w_avg, *w0, *bank;
     uint8_t *u8;
 } invert_state;
 
@@ -115,6 +116,14 @@ int node_invert_config_read(node_invert_config *cfg, lm_job *job, lm_err *err)
         return rc;
     }
     cfg->w_avg_samples = (int)v;
+    static const char *const inits[] = {"wavg", "nn", NULL};
+    if ((rc = lm_job_get_enum(job, sec, "init", inits, 0, &cfg->init_nn, err)) < 0) {
+        return rc;
+    }
+    if ((rc = lm_job_get_int(job, sec, "bank_size", 1000, 1, 10000000, &v, err)) < 0) {
+        return rc;
+    }
+    cfg->bank_size = (int)v;
     if ((rc = lm_job_get_str(job, sec, "recon_dir", "", &s, err)) < 0) {
         return rc;
     }
@@ -140,6 +149,8 @@ void node_invert_destroy(void *state)
     free(s->latent);
     free(s->recon);
     free(s->w_avg);
+    free(s->w0);
+    free(s->bank);
     free(s->u8);
     free(s);
 }
@@ -178,7 +189,8 @@ int node_invert_create(void **state, const node_config *ncfg, lm_err *err)
     s->latent = malloc(sizeof(float) * (size_t)s->rows * s->Wd);
     s->w_avg = malloc(sizeof(float) * (size_t)s->Wd);
     s->u8 = malloc(per);
-    if (!s->target || !s->recon || !s->latent || !s->w_avg || !s->u8) {
+    s->w0 = malloc(sizeof(float) * (size_t)s->Wd);
+    if (!s->target || !s->recon || !s->latent || !s->w_avg || !s->u8 || !s->w0) {
         rc = lm_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -190,6 +202,12 @@ int node_invert_create(void **state, const node_config *ncfg, lm_err *err)
         goto fail;
     }
     inv_ctx_set_wstats(s->ic, s->w_avg, w_std);
+    if (cfg->init_nn) {
+        rc = inv_bank_load(s->m, cfg->generator, cfg->bank_size, &s->bank, &cached, err);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
     lm_log(LM_LOG_DEBUG, "invert: %s (R=%d, w_dim %d), w_avg %s, %zu bytes of state",
            cfg->generator, s->R, s->Wd, cached ? "cached" : "computed", inv_ctx_bytes(s->ic));
     *state = s;
@@ -244,7 +262,12 @@ int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err
     }
     uint64_t seed = item_seed(s->cfg.seed, it->plan.key);
     inv_result res;
-    rc = inv_run(s->ic, s->target, 1, &seed, NULL, s->latent, s->recon, &res, err);
+    int nn_row = -1;
+    if (s->bank != NULL) {
+        nn_row = inv_bank_nearest(s->m, s->bank, s->cfg.bank_size, s->target, s->w0);
+    }
+    rc = inv_run(s->ic, s->target, 1, &seed, s->bank ? s->w0 : NULL, s->latent, s->recon, &res,
+                 err);
     if (rc == LM_ENUMERIC) {
         return NODE_ITEM_FAILED; /* a diverged item is data, not an environmental failure */
     }
@@ -268,6 +291,9 @@ int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err
     cJSON_AddNumberToObject(o, "loss", res.loss);
     cJSON_AddNumberToObject(o, "steps", res.steps);
     cJSON_AddNumberToObject(o, "seconds", res.seconds);
+    if (nn_row >= 0) {
+        cJSON_AddNumberToObject(o, "nn_row", nn_row);
+    }
     if (s->cfg.recon_dir[0] != '\0' && s->cfg.recon_every > 0 &&
         it->index % (uint32_t)s->cfg.recon_every == 0) {
         save_recon(s, it);

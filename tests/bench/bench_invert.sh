@@ -84,3 +84,23 @@ r2=$("$LM" inspect "$TMP/out-two" | sed -n 's/^run 1: .* = \([0-9.]*\) items\/s/
 eff=$(echo "$r1 $r2" | awk '{ if ($1 > 0) printf "%.0f", 100 * $2 / (2 * $1); else print "?" }')
 echo "invert stage, 64x64, $ITEM_STEPS steps, $N_ITEMS items: 1 worker $r1 items/s," \
      "2 workers $r2 items/s (parallel efficiency ${eff}% on $(nproc) shared cores)"
+
+# 3. Nearest-neighbour initialiser: mean steps until the per-step PSNR first reaches
+# 30 dB, starting at w_avg vs at the nearest of 500 generated samples (64x64, w,
+# the generator's own noise buffers), 6 targets rendered from known latents.
+NNB="$ROOT/${BUILD:-build}/bench/bench_invert"
+if [ -x "$NNB" ]; then
+    nn=$(OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$NNB" nn "$TMP/g64.safetensors" \
+        500 6 "$STEPS" 30 noise=model) || fail "bench_invert nn"
+    "$PY" - "$nn" <<'PYEOF'
+import json, sys
+d = json.loads(sys.argv[1])
+print("nn initialiser, %dx%d, bank %d (built in %.1f s): steps to %.0f dB %.1f from w_avg vs %.1f "
+      "from nn = %.2fx fewer; final PSNR after %d steps %.2f vs %.2f dB"
+      % (d["generator_res"], d["generator_res"], d["bank"], d["bank_build_s"], d["psnr_threshold"],
+         d["wavg_mean_steps"], d["nn_mean_steps"], d["speedup"], d["steps"], d["wavg_final_psnr"],
+         d["nn_final_psnr"]))
+PYEOF
+else
+    echo "nn initialiser: $NNB not built"
+fi
