@@ -12,5 +12,12 @@ int node_invert_create(void **state, const node_config *cfg, lm_err *err);
 int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err);
 void node_invert_destroy(void *state);
 int node_invert_config_read(node_invert_config *cfg, lm_job *job, lm_err *err);
+extern const node_stage_ops node_stage_faces; /* stage_faces.c */
+/* node/stage_labels.c: dataset labels, identity, landmarks -> labels db + meta */
+int node_labels_process(void *state, node_item *it, lm_batch *batch, lm_err *err);
+/* node/stage_align.c: FFHQ-recipe alignment to [node] resolution (stage_align.c) */
+int node_align_create(void **state, const node_config *cfg, lm_err *err);
+int node_align_process(void *state, node_item *it, lm_batch *batch, lm_err *err);
+void node_align_destroy(void *state);
 
 #endif

@@ -14,7 +14,9 @@
 struct node_ctx {
     node_config cfg;
     const ds_plan *plan;
-    ds_reader *reader;
+    int nworkers;              /* item-parallel threads (1: serial) */
+    ds_reader *reader[NODE_MAX_THREADS];
+    lm_batch *tbatch[NODE_MAX_THREADS];
     lm_store *store;
     lm_batch *batch;
     uint32_t rank;
@@ -60,6 +62,23 @@ int node_config_from_job(node_config *cfg, lm_job *job, lm_err *err)
         return rc;
     }
     cfg->threads = (int)v;
+    if ((rc = lm_job_get_int(job, "node", "item_threads", 0, 0, NODE_MAX_THREADS, &v, err)) < 0) {
+        return rc;
+    }
+    cfg->item_threads = (int)v;
+    const char *models = NULL;
+    if ((rc = lm_job_get_str(job, "node", "models", "", &models, err)) < 0) {
+        return rc;
+    }
+    snprintf(cfg->models, sizeof cfg->models, "%s", models);
+    if ((rc = lm_job_get_int(job, "node", "det_size", 416, 32, 2048, &v, err)) < 0) {
+        return rc;
+    }
+    if (v % 32 != 0) {
+        return lm_err_set(err, LM_ECONFIG, "%s: [node] det_size = %ld: must be a multiple of 32",
+                          lm_job_path(job), v);
+    }
+    cfg->det_size = (int)v;
     const char *stages = NULL;
     if ((rc = lm_job_get_str(job, "node", "stages", "decode,resize", &stages, err)) < 0) {
         return rc;
@@ -94,7 +113,10 @@ void node_free(node_ctx *n)
             n->ops[i]->destroy(n->state[i]);
         }
     }
-    ds_reader_free(n->reader);
+    for (int t = 0; t < NODE_MAX_THREADS; t++) {
+        ds_reader_free(n->reader[t]);
+        lm_batch_free(n->tbatch[t]);
+    }
     lm_batch_free(n->batch);
     lm_store_close(n->store);
     free(n);
@@ -119,9 +141,18 @@ int node_create(node_ctx **out, const node_config *cfg, const ds_plan *plan,
         lm_err_set(err, rc, "out of memory");
         goto fail;
     }
-    rc = ds_reader_create(&n->reader, plan, err);
-    if (rc != 0) {
-        goto fail;
+    n->nworkers = cfg->item_threads > 0 ? cfg->item_threads : 1;
+    if (n->nworkers > NODE_MAX_THREADS) {
+        n->nworkers = NODE_MAX_THREADS;
+    }
+    for (int t = 0; t < n->nworkers; t++) {
+        rc = ds_reader_create(&n->reader[t], plan, err);
+        if (rc == 0 && t > 0) {
+            rc = lm_batch_create(&n->tbatch[t]) == 0 ? 0 : lm_err_set(err, -ENOMEM, "out of memory");
+        }
+        if (rc != 0) {
+            goto fail;
+        }
     }
     rc = lm_store_open(&n->store, shard_dir, 0, err);
     if (rc != 0) {
@@ -135,6 +166,9 @@ int node_create(node_ctx **out, const node_config *cfg, const ds_plan *plan,
         }
         n->nstages = i + 1;
         n->needs_bytes |= n->ops[i]->needs_bytes;
+        if (!n->ops[i]->thread_safe) {
+            n->nworkers = 1; /* a stage with per-call scratch runs items one by one */
+        }
         if (n->ops[i]->create != NULL) {
             rc = n->ops[i]->create(&n->state[i], cfg, err);
             if (rc != 0) {
@@ -162,7 +196,7 @@ static void item_reset(node_item *it)
 /* Run one item through the stages; records go into the batch. Returns 0 when
  * the item is settled (ok or failed-with-reason), negative on environmental
  * failure. */
-static int run_item(node_ctx *n, uint32_t index, int *failed, lm_err *err)
+static int run_item(node_ctx *n, int t, lm_batch *batch, uint32_t index, int *failed, lm_err *err)
 {
     node_item it;
     memset(&it, 0, sizeof it);
@@ -180,7 +214,7 @@ static int run_item(node_ctx *n, uint32_t index, int *failed, lm_err *err)
     int rc = 0;
     double t0 = now_s();
     if (n->needs_bytes) {
-        rc = ds_reader_read(n->reader, index, &it.bytes, &it.len, &ierr);
+        rc = ds_reader_read(n->reader[t], index, &it.bytes, &it.len, &ierr);
         cJSON_AddNumberToObject(ms, "read", 1e3 * (now_s() - t0));
         if (rc == -ENOMEM) {
             item_reset(&it);
@@ -192,7 +226,7 @@ static int run_item(node_ctx *n, uint32_t index, int *failed, lm_err *err)
     }
     for (int s = 0; s < n->nstages && failed_stage == NULL; s++) {
         double ts = now_s();
-        rc = n->ops[s]->process(n->state[s], &it, n->batch, &ierr);
+        rc = n->ops[s]->process(n->state[s], &it, batch, &ierr);
         cJSON_AddNumberToObject(ms, n->ops[s]->name, 1e3 * (now_s() - ts));
         if (rc < 0) {
             lm_err_set(err, rc, "%s: stage %s: %s", it.plan.key, n->ops[s]->name,
@@ -215,7 +249,7 @@ static int run_item(node_ctx *n, uint32_t index, int *failed, lm_err *err)
         *failed = 0;
     }
     char *json = cJSON_PrintUnformatted(it.meta);
-    rc = json != NULL ? lm_batch_put_json(n->batch, LM_DB_META, it.plan.key, json, n->rank)
+    rc = json != NULL ? lm_batch_put_json(batch, LM_DB_META, it.plan.key, json, n->rank)
                       : -ENOMEM;
     free(json);
     if (rc != 0) {
@@ -230,28 +264,69 @@ int node_process_chunk(node_ctx *n, const uint32_t *index, uint32_t count,
 {
     double t0 = now_s();
     memset(stats, 0, sizeof *stats);
-    lm_batch_clear(n->batch);
     for (uint32_t i = 0; i < count; i++) {
         if (index[i] >= ds_plan_count(n->plan)) {
             return lm_err_set(err, LM_EINTERNAL, "chunk names item %u beyond the plan", index[i]);
         }
-        int failed = 0;
-        if (n->tick != NULL) {
-            n->tick(n->tick_user);
+    }
+    n->tbatch[0] = n->batch;
+    for (int t = 0; t < n->nworkers; t++) {
+        lm_batch_clear(n->tbatch[t]);
+    }
+    int rc = 0;
+    uint32_t ok = 0, failed_n = 0;
+    if (n->nworkers == 1) {
+        for (uint32_t i = 0; i < count && rc == 0; i++) {
+            int failed = 0;
+            if (n->tick != NULL) {
+                n->tick(n->tick_user);
+            }
+            rc = run_item(n, 0, n->batch, index[i], &failed, err);
+            failed_n += rc == 0 && failed;
+            ok += rc == 0 && !failed;
         }
-        int rc = run_item(n, index[i], &failed, err);
-        if (rc != 0) {
-            lm_batch_clear(n->batch);
-            return rc;
+    } else {
+        /* Items are independent: each thread has its own reader and batch,
+         * and the batches are committed together below. Thread 0 also runs
+         * the tick (rank 0's event loop in single-process mode). */
+        lm_err terr[NODE_MAX_THREADS];
+        int trc[NODE_MAX_THREADS] = {0};
+        memset(terr, 0, sizeof terr);
+#pragma omp parallel num_threads(n->nworkers) reduction(+ : ok, failed_n)
+        {
+            int t = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+            for (uint32_t i = 0; i < count; i++) {
+                if (trc[t] != 0) {
+                    continue;
+                }
+                if (t == 0 && n->tick != NULL) {
+                    n->tick(n->tick_user);
+                }
+                int failed = 0;
+                trc[t] = run_item(n, t, n->tbatch[t], index[i], &failed, &terr[t]);
+                failed_n += trc[t] == 0 && failed;
+                ok += trc[t] == 0 && !failed;
+            }
         }
-        if (failed) {
-            stats->failed++;
-        } else {
-            stats->ok++;
+        for (int t = 0; t < n->nworkers && rc == 0; t++) {
+            if (trc[t] != 0) {
+                rc = trc[t];
+                if (err != NULL) {
+                    *err = terr[t];
+                }
+            }
         }
     }
-    int rc = lm_store_commit(n->store, n->batch, err);
-    lm_batch_clear(n->batch);
+    if (rc == 0) {
+        rc = lm_store_commit_many(n->store, (const lm_batch *const *)n->tbatch, n->nworkers, err);
+    }
+    for (int t = 0; t < n->nworkers; t++) {
+        lm_batch_clear(n->tbatch[t]);
+    }
+    n->tbatch[0] = NULL;
+    stats->ok = ok;
+    stats->failed = failed_n;
     stats->seconds = now_s() - t0;
     return rc;
 }

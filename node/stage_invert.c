@@ -1,6 +1,8 @@
 /*
- * stage_invert.c - the `invert` stage: each decoded image is centre-cropped, resized
- * to the generator's resolution and inverted to a latent (models/invert.h).
+ * stage_invert.c - the `invert` stage: each image (the output of align/resize when one
+ * ran before, else the decoded image) is centre-cropped, resized to the generator's
+ * resolution and inverted to a latent (models/invert.h). Not thread-safe (one optimiser
+ * state per rank): the node runs the items of a chunk one by one.
  *
  * Per item it writes the latent to the latent db (float32 [1, w_dim] for space w,
  * [num_ws, w_dim] for wplus) and an "invert" object in meta: space, psnr, mse,
@@ -253,10 +255,12 @@ static void save_recon(invert_state *s, const node_item *it)
 int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
 {
     invert_state *s = state;
-    if (it->img.px == NULL) {
+    /* The aligned/resized image when an align or resize stage ran, else the decoded one. */
+    const lm_image *src = it->out.px != NULL ? &it->out : &it->img;
+    if (src->px == NULL) {
         return lm_err_set(err, NODE_ITEM_FAILED, "invert needs a decoded image (put decode first)");
     }
-    int rc = inv_target_from_image(s->target, &it->img, s->R, err);
+    int rc = inv_target_from_image(s->target, src, s->R, err);
     if (rc != 0) {
         return rc;
     }
