@@ -32,8 +32,11 @@ typedef struct invert_state {
     node_invert_config cfg;
     sg2_model *m;
     inv_ctx *ic;
-    int R, C, Wd, rows;
-    float *target, *latent, *recon, *w_avg, *w0, *bank;
+    int R, C, Wd, rows, B;
+    float *target, *latent, *recon, *w_avg, *w0, *bank; /* [B, ...] */
+    uint64_t *seeds;
+    inv_result *res;
+    int *nn_row;
     uint8_t *u8;
 } invert_state;
 
@@ -106,7 +109,7 @@ int node_invert_config_read(node_invert_config *cfg, lm_job *job, lm_err *err)
         return rc;
     }
     p->min_delta = (float)d;
-    if ((rc = lm_job_get_int(job, sec, "batch", 1, 1, 1, &v, err)) < 0) {
+    if ((rc = lm_job_get_int(job, sec, "batch", 1, 1, 256, &v, err)) < 0) {
         return rc;
     }
     cfg->batch = (int)v;
@@ -154,6 +157,9 @@ void node_invert_destroy(void *state)
     free(s->w0);
     free(s->bank);
     free(s->u8);
+    free(s->seeds);
+    free(s->res);
+    free(s->nn_row);
     free(s);
 }
 
@@ -185,14 +191,19 @@ int node_invert_create(void **state, const node_config *ncfg, lm_err *err)
         goto fail;
     }
     s->rows = inv_ctx_rows(s->ic);
-    size_t per = (size_t)s->C * s->R * s->R;
-    s->target = malloc(sizeof(float) * per);
-    s->recon = malloc(sizeof(float) * per);
-    s->latent = malloc(sizeof(float) * (size_t)s->rows * s->Wd);
+    s->B = cfg->batch;
+    size_t per = (size_t)s->C * s->R * s->R, B = (size_t)s->B;
+    s->target = malloc(sizeof(float) * per * B);
+    s->recon = malloc(sizeof(float) * per * B);
+    s->latent = malloc(sizeof(float) * (size_t)s->rows * s->Wd * B);
     s->w_avg = malloc(sizeof(float) * (size_t)s->Wd);
     s->u8 = malloc(per);
-    s->w0 = malloc(sizeof(float) * (size_t)s->Wd);
-    if (!s->target || !s->recon || !s->latent || !s->w_avg || !s->u8 || !s->w0) {
+    s->w0 = malloc(sizeof(float) * (size_t)s->Wd * B);
+    s->seeds = malloc(sizeof(uint64_t) * B);
+    s->res = malloc(sizeof(inv_result) * B);
+    s->nn_row = malloc(sizeof(int) * B);
+    if (!s->target || !s->recon || !s->latent || !s->w_avg || !s->u8 || !s->w0 || !s->seeds ||
+        !s->res || !s->nn_row) {
         rc = lm_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -228,7 +239,7 @@ static uint64_t item_seed(uint64_t seed, const char *key)
     return z ^ (z >> 31);
 }
 
-static void save_recon(invert_state *s, const node_item *it)
+static void save_recon(invert_state *s, const node_item *it, const float *recon)
 {
     char name[4096], path[8300];
     snprintf(name, sizeof name, "%s", it->plan.key);
@@ -244,7 +255,7 @@ static void save_recon(invert_state *s, const node_item *it)
     if (snprintf(path, sizeof path, "%.4000s/%.4000s.png", s->cfg.recon_dir, name) < 0) {
         return;
     }
-    inv_image_to_u8(s->u8, s->recon, s->R, s->C);
+    inv_image_to_u8(s->u8, recon, s->R, s->C);
     lm_image im = {s->R, s->R, 3, s->u8};
     lm_err e = {0};
     if (lm_img_save_png(path, &im, &e) != 0) {
@@ -252,35 +263,37 @@ static void save_recon(invert_state *s, const node_item *it)
     }
 }
 
-int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
+/* Target of an item into slot j (and its nn start point). 0, or NODE_ITEM_FAILED /
+ * negative with err set. */
+static int prepare(invert_state *s, node_item *it, int j, lm_err *err)
 {
-    invert_state *s = state;
     /* The aligned/resized image when an align or resize stage ran, else the decoded one. */
     const lm_image *src = it->out.px != NULL ? &it->out : &it->img;
     if (src->px == NULL) {
         return lm_err_set(err, NODE_ITEM_FAILED, "invert needs a decoded image (put decode first)");
     }
-    int rc = inv_target_from_image(s->target, src, s->R, err);
+    size_t per = (size_t)s->C * s->R * s->R;
+    int rc = inv_target_from_image(s->target + j * per, src, s->R, err);
     if (rc != 0) {
         return rc;
     }
-    uint64_t seed = item_seed(s->cfg.seed, it->plan.key);
-    inv_result res;
-    int nn_row = -1;
+    s->seeds[j] = item_seed(s->cfg.seed, it->plan.key);
+    s->nn_row[j] = -1;
     if (s->bank != NULL) {
-        nn_row = inv_bank_nearest(s->m, s->bank, s->cfg.bank_size, s->target, s->w0);
+        s->nn_row[j] = inv_bank_nearest(s->m, s->bank, s->cfg.bank_size, s->target + j * per,
+                                        s->w0 + (size_t)j * s->Wd);
     }
-    rc = inv_run(s->ic, s->target, 1, &seed, s->bank ? s->w0 : NULL, s->latent, s->recon, &res,
-                 err);
-    if (rc == LM_ENUMERIC) {
-        return NODE_ITEM_FAILED; /* a diverged item is data, not an environmental failure */
-    }
-    if (rc != 0) {
-        return rc;
-    }
+    return 0;
+}
+
+/* Latent and meta of the item in slot j. */
+static int record(invert_state *s, node_item *it, int j, lm_batch *batch, lm_err *err)
+{
+    size_t nlat = (size_t)s->rows * s->Wd;
+    const inv_result *res = &s->res[j];
     lm_value v = {LM_DT_F32, 2, it->rank, {(uint32_t)s->rows, (uint32_t)s->Wd, 1, 1},
-                  s->latent, sizeof(float) * (size_t)s->rows * s->Wd};
-    rc = lm_batch_put(batch, LM_DB_LATENT, it->plan.key, &v);
+                  s->latent + j * nlat, sizeof(float) * nlat};
+    int rc = lm_batch_put(batch, LM_DB_LATENT, it->plan.key, &v);
     if (rc != 0) {
         return lm_err_set(err, rc, "cannot record the latent");
     }
@@ -289,18 +302,102 @@ int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err
         return lm_err_set(err, -ENOMEM, "out of memory");
     }
     cJSON_AddStringToObject(o, "space", s->cfg.params.space == INV_SPACE_W ? "w" : "wplus");
-    cJSON_AddNumberToObject(o, "psnr", res.psnr);
-    cJSON_AddNumberToObject(o, "mse", res.mse);
-    cJSON_AddNumberToObject(o, "noise_reg", res.reg);
-    cJSON_AddNumberToObject(o, "loss", res.loss);
-    cJSON_AddNumberToObject(o, "steps", res.steps);
-    cJSON_AddNumberToObject(o, "seconds", res.seconds);
-    if (nn_row >= 0) {
-        cJSON_AddNumberToObject(o, "nn_row", nn_row);
+    cJSON_AddNumberToObject(o, "psnr", res->psnr);
+    cJSON_AddNumberToObject(o, "mse", res->mse);
+    cJSON_AddNumberToObject(o, "noise_reg", res->reg);
+    cJSON_AddNumberToObject(o, "loss", res->loss);
+    cJSON_AddNumberToObject(o, "steps", res->steps);
+    cJSON_AddNumberToObject(o, "seconds", res->seconds);
+    if (s->nn_row[j] >= 0) {
+        cJSON_AddNumberToObject(o, "nn_row", s->nn_row[j]);
+    }
+    if (s->B > 1) {
+        cJSON_AddNumberToObject(o, "batch", s->B);
     }
     if (s->cfg.recon_dir[0] != '\0' && s->cfg.recon_every > 0 &&
         it->index % (uint32_t)s->cfg.recon_every == 0) {
-        save_recon(s, it);
+        save_recon(s, it, s->recon + j * (size_t)s->C * s->R * s->R);
+    }
+    return 0;
+}
+
+/* Optimise slots [0, n) (targets, seeds and nn starts prepared). */
+static int optimise(invert_state *s, int n, lm_err *err)
+{
+    return inv_run(s->ic, s->target, n, s->seeds, s->bank ? s->w0 : NULL, s->latent, s->recon,
+                   s->res, err);
+}
+
+int node_invert_process(void *state, node_item *it, lm_batch *batch, lm_err *err)
+{
+    invert_state *s = state;
+    int rc = prepare(s, it, 0, err);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = optimise(s, 1, err);
+    if (rc == LM_ENUMERIC) {
+        return NODE_ITEM_FAILED; /* a diverged item is data, not an environmental failure */
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    return record(s, it, 0, batch, err);
+}
+
+int node_invert_group_size(void *state)
+{
+    const invert_state *s = state;
+    return s->B;
+}
+
+int node_invert_process_many(void *state, node_item **its, int n, int *rcs, lm_err *errs,
+                             lm_batch *batch, lm_err *err)
+{
+    invert_state *s = state;
+    node_item *slot_item[256];
+    int slot_of[256];
+    for (int i0 = 0; i0 < n; i0 += s->B) {
+        int m = n - i0 < s->B ? n - i0 : s->B, k = 0;
+        for (int q = 0; q < m; q++) {
+            int rc = prepare(s, its[i0 + q], k, &errs[i0 + q]);
+            if (rc < 0) {
+                return lm_err_set(err, rc, "%s: %s", its[i0 + q]->plan.key, errs[i0 + q].msg);
+            }
+            if (rc > 0) {
+                rcs[i0 + q] = NODE_ITEM_FAILED;
+                continue;
+            }
+            slot_item[k] = its[i0 + q];
+            slot_of[k++] = i0 + q;
+        }
+        if (k == 0) {
+            continue;
+        }
+        lm_err e2 = {0};
+        int rc = optimise(s, k, &e2);
+        if (rc == LM_ENUMERIC) {
+            /* Find the diverged item(s): each image again alone (same seeds, same result
+             * up to batch rounding). */
+            for (int q = 0; q < k; q++) {
+                int j = slot_of[q];
+                int r1 = node_invert_process(s, slot_item[q], batch, &errs[j]);
+                if (r1 < 0) {
+                    return lm_err_set(err, r1, "%s: %s", slot_item[q]->plan.key, errs[j].msg);
+                }
+                rcs[j] = r1;
+            }
+            continue;
+        }
+        if (rc != 0) {
+            return lm_err_set(err, rc, "%s", e2.msg);
+        }
+        for (int q = 0; q < k; q++) {
+            rc = record(s, slot_item[q], q, batch, &errs[slot_of[q]]);
+            if (rc != 0) {
+                return lm_err_set(err, rc, "%s", errs[slot_of[q]].msg);
+            }
+        }
     }
     return 0;
 }

@@ -99,6 +99,20 @@ static const node_stage_ops *const module_stages[] = {
     &node_stage_faces,
 };
 
+static const node_batch_ops batch_table[] = {
+    {"invert", node_invert_group_size, node_invert_process_many},
+};
+
+const node_batch_ops *node_batch_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof batch_table / sizeof batch_table[0]; i++) {
+        if (strcmp(batch_table[i].name, name) == 0) {
+            return &batch_table[i];
+        }
+    }
+    return NULL;
+}
+
 const node_stage_ops *node_stage_find(const char *name)
 {
     for (size_t i = 0; i < sizeof stage_table / sizeof stage_table[0]; i++) {

@@ -80,6 +80,29 @@ assert lat.shape == (9, 8, 64), lat.shape
 print("psnr after 40 steps (wplus, noise optimised):",
       " ".join("%.1f" % a[k]["invert"]["psnr"] for k in sorted(a)))
 PYEOF
+# Grouped: batch = 4 (one optimisation for up to 4 items of a chunk) gives the same
+# items and the same reconstructions up to float rounding of the batched GEMMs.
+sed -e 's/^out = out-one/out = out-bat/' -e 's/^max_chunk = 2/max_chunk = 8/' \
+    -e 's/^steps = 40/steps = 40\nbatch = 4/' "$TMP/one.ini" >"$TMP/bat.ini"
+check "batched inversion" "$LM" run -q "$TMP/bat.ini"
+"$PY" - "$TMP/out-one" "$TMP/out-bat" <<'PYEOF' || fail "batch = 4 vs batch = 1"
+import sys, os, json, lmdb
+def metas(out):
+    m = {}
+    for sh in sorted(os.listdir(os.path.join(out, "shards"))):
+        env = lmdb.open(os.path.join(out, "shards", sh), readonly=True, lock=False, max_dbs=16)
+        db = env.open_db(b"meta")
+        with env.begin() as t:
+            for k, v in t.cursor(db):
+                m[k.decode()] = json.loads(bytes(v[32:]).decode())["invert"]
+    return m
+a, b = metas(sys.argv[1]), metas(sys.argv[2])
+assert sorted(a) == sorted(b), "keys differ"
+d = max(abs(a[k]["psnr"] - b[k]["psnr"]) for k in a)
+assert all(b[k].get("batch") == 4 for k in b), "batch not recorded"
+print("batch 4 vs 1: max |dPSNR| = %.4f dB" % d)
+assert d < 0.2, d
+PYEOF
 # Unknown [invert] key -> usage error naming the line.
 printf '[invert]\nstepz = 3\n' >>"$TMP/one.ini"
 msg=$("$LM" run -q "$TMP/one.ini" 2>&1)
