@@ -59,13 +59,15 @@ mkdir -p "$TMP/imgs"
 for s in $(seq 1 "$N_ITEMS"); do
     "$LM" edit --seed "$s" --generator "$TMP/g64.safetensors" --png "$TMP/imgs/s$s.png" || fail "render"
 done
-for o in one two; do
+for o in one two bat; do
+    mc=1 b=1
+    [ $o = bat ] && mc=4 b=4
     cat >"$TMP/$o.ini" <<INI
 [job]
 out = out-$o
 progress = 0
-max_chunk = 1
-min_chunk = 1
+max_chunk = $mc
+min_chunk = $mc
 [dataset]
 path = imgs
 [node]
@@ -74,6 +76,7 @@ threads = $THREADS
 [invert]
 generator = g64.safetensors
 steps = $ITEM_STEPS
+batch = $b
 w_avg_samples = 2000
 INI
 done
@@ -81,9 +84,12 @@ done
 "${MPIRUN[@]}" 3 "$LM" run -q "$TMP/two.ini" || fail "two workers"
 r1=$("$LM" inspect "$TMP/out-one" | sed -n 's/^run 1: .* = \([0-9.]*\) items\/s/\1/p')
 r2=$("$LM" inspect "$TMP/out-two" | sed -n 's/^run 1: .* = \([0-9.]*\) items\/s/\1/p')
+"$LM" run -q "$TMP/bat.ini" || fail "one worker, batch 4"
+r4=$("$LM" inspect "$TMP/out-bat" | sed -n 's/^run 1: .* = \([0-9.]*\) items\/s/\1/p')
 eff=$(echo "$r1 $r2" | awk '{ if ($1 > 0) printf "%.0f", 100 * $2 / (2 * $1); else print "?" }')
 echo "invert stage, 64x64, $ITEM_STEPS steps, $N_ITEMS items: 1 worker $r1 items/s," \
-     "2 workers $r2 items/s (parallel efficiency ${eff}% on $(nproc) shared cores)"
+     "2 workers $r2 items/s (parallel efficiency ${eff}% on $(nproc) shared cores);" \
+     "1 worker with [invert] batch = 4: $r4 items/s"
 
 # 3. Nearest-neighbour initialiser: mean steps until the per-step PSNR first reaches
 # 30 dB, starting at w_avg vs at the nearest of 500 generated samples (64x64, w,
