@@ -51,6 +51,8 @@ static const char *usage_text =
     "  --nodes N            nodes of the map job (default 1)\n"
     "  --ntasks-per-node T  MPI ranks per node (default 1; with more than one rank in\n"
     "                       all, rank 0 coordinates and the others work)\n"
+    "  --reduce-nodes N, --reduce-ntasks-per-node T\n"
+    "                       shape of the reduce job (default: the map job's)\n"
     "  --gpus-per-task G    GPUs per rank of the map job (default 0: none requested)\n"
     "  --cpus-per-task C    CPUs (OpenMP threads) per rank (default: Slurm's, 1)\n"
     "  --time T             time limit of each job, Slurm format (MM, HH:MM:SS,\n"
@@ -152,7 +154,9 @@ static const char *script_body =
     "    elif [ \"$lm_restart\" -ge \"$lm_max_restarts\" ]; then\n"
     "        lm_note \"drained (exit 3) after $lm_restart restarts (LATENTMILL_MAX_RESTARTS):\" \\\n"
     "            \"not requeueing; resubmit to resume\"\n"
-    "    elif scontrol requeue \"$SLURM_JOB_ID\"; then\n"
+    "    elif trap '' TERM && scontrol requeue \"$SLURM_JOB_ID\"; then\n"
+    "        # (TERM ignored, also by scontrol: the requeue itself makes Slurm\n"
+    "        # send SIGTERM to every process of the job, scontrol included.)\n"
     "        lm_note \"drained (exit 3): requeued; the next run resumes from the journal\"\n"
     "    else\n"
     "        lm_note \"drained (exit 3) but requeue failed (job not requeueable?); resubmit to resume\"\n"
@@ -165,6 +169,7 @@ static const char *script_body =
 typedef struct submit_opts {
     const char *job;
     long nodes, ntasks_per_node, gpus_per_task, cpus_per_task, signal_s;
+    long reduce_nodes, reduce_ntasks_per_node; /* 0: as the map job */
     const char *time_limit, *partition, *account, *mpi, *launcher;
     const char **extra;
     size_t nextra;
@@ -531,8 +536,10 @@ static int script_write(const char *path, const submit_opts *o, const char *phas
             phase, phase, job_abs, stamp, map ? "" : " --dependency=afterok:<map job id>", path,
             phase);
     fprintf(f, "#SBATCH --job-name=lm-%s-%s\n", phase, name);
-    fprintf(f, "#SBATCH --nodes=%ld\n#SBATCH --ntasks-per-node=%ld\n", o->nodes,
-            o->ntasks_per_node);
+    long nodes = !map && o->reduce_nodes > 0 ? o->reduce_nodes : o->nodes;
+    long tasks = !map && o->reduce_ntasks_per_node > 0 ? o->reduce_ntasks_per_node
+                                                       : o->ntasks_per_node;
+    fprintf(f, "#SBATCH --nodes=%ld\n#SBATCH --ntasks-per-node=%ld\n", nodes, tasks);
     if (map && o->gpus_per_task > 0) {
         fprintf(f, "#SBATCH --gpus-per-task=%ld\n", o->gpus_per_task);
     }
@@ -630,6 +637,10 @@ static int parse_args(int argc, char **argv, submit_opts *o)
         int missing = 0, bad = 0;
         if ((v = opt_arg(argc, argv, &i, "--nodes", &missing)) != NULL) {
             bad = opt_long("--nodes", v, 1, 100000, &o->nodes);
+        } else if ((v = opt_arg(argc, argv, &i, "--reduce-nodes", &missing)) != NULL) {
+            bad = opt_long("--reduce-nodes", v, 1, 100000, &o->reduce_nodes);
+        } else if ((v = opt_arg(argc, argv, &i, "--reduce-ntasks-per-node", &missing)) != NULL) {
+            bad = opt_long("--reduce-ntasks-per-node", v, 1, 100000, &o->reduce_ntasks_per_node);
         } else if ((v = opt_arg(argc, argv, &i, "--ntasks-per-node", &missing)) != NULL) {
             bad = opt_long("--ntasks-per-node", v, 1, 100000, &o->ntasks_per_node);
         } else if ((v = opt_arg(argc, argv, &i, "--gpus-per-task", &missing)) != NULL) {

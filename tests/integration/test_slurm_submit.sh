@@ -39,7 +39,7 @@ expect2 "job file syntax error" "$TMP/syntax.ini" --dry-run
 # --dry-run: scripts written, commands printed, nothing submitted.
 "$LM" submit "$TMP/job.ini" --dry-run --nodes 3 --ntasks-per-node 4 --gpus-per-task 1 \
     --cpus-per-task 2 --time 1-02:00:00 --partition gpu --account proj1 --signal-seconds 120 \
-    --mpi pmix_v4 --sbatch-arg=--mem=8G >"$TMP/dry.log" 2>&1 || { cat "$TMP/dry.log"; fail "dry run"; }
+    --mpi pmix_v4 --sbatch-arg=--mem=8G --reduce-ntasks-per-node 2 >"$TMP/dry.log" 2>&1 || { cat "$TMP/dry.log"; fail "dry run"; }
 cat "$TMP/dry.log"
 grep -qx "sbatch --parsable $OUT/slurm/map.sbatch" "$TMP/dry.log" || fail "dry run: map command"
 grep -qx "sbatch --parsable '--dependency=afterok:<map job id>' $OUT/slurm/reduce.sbatch" "$TMP/dry.log" ||
@@ -52,6 +52,8 @@ for l in "--nodes=3" "--ntasks-per-node=4" "--gpus-per-task=1" "--cpus-per-task=
 done
 grep -qx "LATENTMILL_MPI=pmix_v4" "$OUT/slurm/map.sbatch" || fail "map.sbatch: --mpi"
 grep -q -- "--gpus-per-task" "$OUT/slurm/reduce.sbatch" && fail "reduce.sbatch asks for GPUs"
+grep -qx -- "#SBATCH --nodes=3" "$OUT/slurm/reduce.sbatch" || fail "reduce: --nodes"
+grep -qx -- "#SBATCH --ntasks-per-node=2" "$OUT/slurm/reduce.sbatch" || fail "reduce: --reduce-ntasks-per-node"
 grep -qx -- "#SBATCH --kill-on-invalid-dep=yes" "$OUT/slurm/reduce.sbatch" || fail "reduce: kill-on-invalid-dep"
 grep -qx "lm_phase=reduce" "$OUT/slurm/reduce.sbatch" || fail "reduce.sbatch phase"
 for p in map reduce; do
