@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 
+#include "coordinator/coord_internal.h"
 #include "coordinator/coord_journal.h"
 #include "coordinator/coord_sched.h"
 #include "datasets/ds_config.h"
@@ -647,6 +648,10 @@ static int setup_rank0(coord *co, run_cfg *cfg, lm_job *job, const coord_options
         }
         lm_log(LM_LOG_INFO, "plan: %zu items from %s in %.2fs", ds_plan_count(co->plan),
                ds_plan_root(co->plan), lm_now() - t0);
+    }
+    rc = coord_labels_write(cfg->outdir, ds_plan_dataset_kind(co->plan), cfg->ds.src.labels, err);
+    if (rc != 0) {
+        return rc;
     }
     size_t n = ds_plan_count(co->plan);
     coord_done *done = malloc((n ? n : 1) * sizeof *done);

@@ -255,7 +255,11 @@ static int label_meta_load(label_meta *lm, const char *outdir, int n_labels, lm_
         if (name != NULL) {
             snprintf(lm->name[i], BANK_NAME_LEN, "%s", name);
         }
-        if (kind != NULL && strcmp(kind, "class") == 0) {
+        if (kind != NULL && strcmp(kind, "none") == 0) {
+            lm->kind[i] = -1;
+        } else if (kind != NULL && strcmp(kind, "auto") == 0) {
+            lm->kind[i] = -2;
+        } else if (kind != NULL && strcmp(kind, "class") == 0) {
             lm->kind[i] = BANK_LABEL_CLASS;
             cJSON *cl;
             cJSON_ArrayForEach(cl, cJSON_GetObjectItem(c, "classes"))
@@ -338,7 +342,35 @@ static int run_bank(const coord_reduce_cfg *cfg, coord_results *res, const char 
         }
         cols[ncols++] = (bank_column){score_names[c], BANK_LABEL_SCORE, v, 0, NULL};
     }
+    /* "auto" columns: binary when every value is -1, 0 or 1 on every rank,
+     * else classes 0..max. */
+    for (int c = 0; rc == 0 && c < lmeta.n; c++) {
+        if (lmeta.kind[c] != -2) {
+            continue;
+        }
+        int mm[2] = {0, 0}; /* -min, max */
+        for (size_t i = 0; i < r.n && r.labels != NULL; i++) {
+            int32_t x = r.labels[i * (size_t)n_labels + c];
+            mm[0] = -x > mm[0] ? -x : mm[0];
+            mm[1] = x > mm[1] ? x : mm[1];
+        }
+        MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (mm[0] <= 1 && mm[1] <= 1) {
+            lmeta.kind[c] = BANK_LABEL_BINARY;
+        } else {
+            lmeta.kind[c] = BANK_LABEL_CLASS;
+            lmeta.n_classes[c] = mm[1] + 1 < 16 ? mm[1] + 1 : 16;
+            for (int k = 0; k < lmeta.n_classes[c]; k++) {
+                char nm[BANK_NAME_LEN + 16];
+                snprintf(nm, sizeof nm, "%s=%d", lmeta.name[c], k);
+                lmeta.classes[c][k] = strdup(nm);
+            }
+        }
+    }
     for (int c = 0; rc == 0 && colbuf != NULL && c < lmeta.n; c++) {
+        if (lmeta.kind[c] < 0) {
+            continue; /* not a label (identity, split, bbox, ...) */
+        }
         float *v = colbuf + (size_t)ncols * (r.n ? r.n : 1);
         for (size_t i = 0; i < r.n; i++) {
             int32_t x = r.labels != NULL ? r.labels[i * (size_t)n_labels + c] : 0;

@@ -16,7 +16,9 @@
  *          and kinds of OUTDIR/labels.json when present:
  *            {"columns":[{"name":"Smiling","kind":"binary"},
  *                        {"name":"emotion","kind":"class","classes":["neutral",...]}]}
- *          (binary: +1/-1, 0 = missing; class: 0..n-1, negative = missing);
+ *          (binary: +1/-1, 0 = missing; class: 0..n-1, negative = missing;
+ *          none: not a label, e.g. identity; auto: binary when all values are
+ *          -1, 0 or 1, else classes), written at plan time by coord_labels.c;
  *          without it, columns are named label0, label1, ... and are binary.
  *   index  descriptors (embed db), item keys, identity from meta "identity"
  *          (an integer; -1 or absent = unknown).
