@@ -747,6 +747,21 @@ static int map_phase(lm_job *job, run_cfg *cfg, const coord_options *opt, int ra
         free(plan_buf);
         plan_buf = NULL;
     }
+    /* Share each machine's cores among the ranks that work on it (rank 0 only
+     * coordinates when there are others): oversubscribed OpenMP teams spin
+     * against each other and run many times slower. Collective. */
+    int auto_threads = 1;
+    {
+        MPI_Comm local;
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+        int lsize = 1, has_coord = rank == 0 && size > 1;
+        MPI_Comm_size(local, &lsize);
+        MPI_Allreduce(MPI_IN_PLACE, &has_coord, 1, MPI_INT, MPI_MAX, local);
+        MPI_Comm_free(&local);
+        int workers = lsize - has_coord;
+        int cores = omp_get_num_procs();
+        auto_threads = workers > 0 && cores / workers > 1 ? cores / workers : 1;
+    }
     /* Workers (every rank when alone, ranks > 0 otherwise) open their shard. */
     node_ctx *node = NULL;
     int works = size == 1 || rank > 0;
@@ -754,6 +769,9 @@ static int map_phase(lm_job *job, run_cfg *cfg, const coord_options *opt, int ra
         char shard[PATH_MAX];
         snprintf(shard, sizeof shard, "%s/shards/run%04u-rank%04d", cfg->outdir, co.run, rank);
         node_config ncfg = cfg->node;
+        if (ncfg.threads == 0) {
+            ncfg.threads = auto_threads;
+        }
         if (ncfg.item_threads == 0) {
             /* Alone, use the machine's cores for items; under MPI the ranks
              * already share the cores. */

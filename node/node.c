@@ -1,5 +1,7 @@
 /* node.c - per-item stage pipeline and chunk commits (see node.h). */
 #include "node/node.h"
+
+#include "kernels/op_gemm.h"
 #include "node/internal.h"
 
 #include <errno.h>
@@ -138,6 +140,7 @@ int node_create(node_ctx **out, const node_config *cfg, const ds_plan *plan,
     n->rank = rank;
     if (cfg->threads > 0) {
         omp_set_num_threads(cfg->threads);
+        op_blas_set_threads(cfg->threads);
     }
     int rc = lm_batch_create(&n->batch);
     if (rc != 0) {
