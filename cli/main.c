@@ -63,7 +63,14 @@ static void ensure_passive_omp(char **argv)
         return;
     }
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    execv("/proc/self/exe", argv);
+    /* Exec the real path, not /proc/self/exe, so the process keeps its name
+     * (ps, pgrep, Slurm's accounting). */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
     /* Not fatal: continue with the default policy. */
 }
 
