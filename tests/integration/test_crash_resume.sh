@@ -5,8 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 N=2500
 "$PY" "$ROOT/tests/integration/mkimages.py" "$TMP/imgs" $N --size 178x218 || fail "mkimages"
-write_job "$TMP/ref.ini" out-ref imgs "resolution = 96" "job: max_chunk = 64"
-write_job "$TMP/job.ini" out imgs "resolution = 96" "job: max_chunk = 64"
+write_job "$TMP/ref.ini" out-ref imgs "resolution = 224" "job: max_chunk = 32"
+write_job "$TMP/job.ini" out imgs "resolution = 224" "job: max_chunk = 32"
 check "reference run" "$LM" run -q "$TMP/ref.ini"
 check "reference export" "$LM" export "$TMP/out-ref" --npy >/dev/null
 
@@ -22,20 +22,30 @@ rank_pid() { # rank -> pid of that latentmill rank (under mpirun)
 }
 done_count() { "$LM" status "$TMP/out" --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["done"])' 2>/dev/null || echo 0; }
 
+# Wait until the live run has committed a random share of what is left, so
+# every kill lands mid-run however fast the machine is.
+wait_mid_run() {
+    local before=$1 target
+    target=$("$PY" -c "import random; b=$before; print(b + max(1, int(random.uniform(0.1, 0.6) * ($N - b))))")
+    for _ in $(seq 600); do
+        [ "$(done_count)" -ge "$target" ] && return 0
+        sleep 0.02
+    done
+    return 1
+}
 kill_run() { # ranks victim-rank
-    local np=$1 victim=$2
+    local np=$1 victim=$2 before
+    before=$(done_count)
     "${MPIRUN[@]}" "$np" "$LM" run -q "$TMP/job.ini" >"$TMP/run.log" 2>&1 &
     local mp=$!
-    local delay
-    delay=$("$PY" -c "import random; print(round(random.uniform(0.8, 2.5), 2))")
-    sleep "$delay"
+    wait_mid_run "$before" || echo "run ended before the kill point"
     local pid
     pid=$(rank_pid "$victim") || true
     if [ -n "$pid" ]; then
         kill -9 "$pid"
-        echo "killed rank $victim (pid $pid) after ${delay}s; $(done_count) done"
+        echo "killed rank $victim (pid $pid) at $(done_count) done"
     else
-        echo "rank $victim not found after ${delay}s (run already over?)"
+        echo "rank $victim not found (run already over?)"
     fi
     wait $mp || true
 }
@@ -43,8 +53,10 @@ kill_run 3 1
 kill_run 3 0
 kill_run 3 2
 # Single process: kill -9 at a random moment.
+before=$(done_count)
 "$LM" run -q "$TMP/job.ini" & p=$!
-sleep 0.7; kill -9 $p 2>/dev/null; wait $p 2>/dev/null || true
+wait_mid_run "$before" || true
+kill -9 $p 2>/dev/null; wait $p 2>/dev/null || true
 echo "killed the single process; $(done_count) done"
 # Finish with a different number of ranks.
 check "final run" "${MPIRUN[@]}" 2 "$LM" run -q "$TMP/job.ini"
