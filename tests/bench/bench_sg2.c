@@ -8,9 +8,10 @@
  * "fwd" = ws -> img (noise const); "fwdbwd" = forward + backward of sum(img * R) w.r.t. ws
  * and the noise maps (weights frozen), the same work as tools/sg2_ref.py bench --backward.
  * Times are milliseconds per image: median and best of ITERS runs after WARMUP runs.
- * GFLOP/s counts 2 flops per multiply-add of the forward (sg2_model_synthesis_macs) and
- * twice that for forward+backward (the backward's input-gradient convolutions cost as
- * much as the forward's, spec 6.10).
+ * GFLOP/s counts 2 flops per multiply-add of the forward (sg2_model_synthesis_macs, direct
+ * convolution) and twice that for forward+backward (the backward's input-gradient
+ * convolutions cost as much as the forward's, spec 6.10): an effective rate, since the
+ * 3x3 convolutions actually run as Winograd F(2x2,3x3) with 2.25x fewer multiplications.
  */
 #include <omp.h>
 #include <stdio.h>

@@ -93,5 +93,6 @@ if [ "${SG2_BENCH_QUICK:-0}" != 1 ]; then
     row "R=1024 config-f 32768/512" "$TMP/g1024.safetensors" 1 fwd 2 1 0
 fi
 echo "   (best ms per image of alternating runs: 2 rounds of 1 warm-up + 1 timed run at R=64,"
-echo "    2 rounds of 1 run at R=256 and 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x synthesis"
-echo "    MACs per image (x2 for fwd+bwd) / latentmill's time; %sgemm against the sgemm line)"
+echo "    2 rounds of 1 run at R=256 and 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x direct-"
+echo "    convolution MACs per image (x2 for fwd+bwd) / latentmill's time, an effective rate since"
+echo "    the 3x3 convs run as Winograd F(2x2,3x3); %sgemm against the sgemm line)"
