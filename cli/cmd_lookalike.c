@@ -1,12 +1,9 @@
 /*
  * cmd_lookalike.c - `latentmill lookalike`: the nearest (and farthest)
- * identities and images of a face descriptor in an index built by the reduce
- * phase (reduce/index.h). Thin driver: parse, load, search, print.
- *
- * IMAGE queries need the face networks (detector, landmarks, 128-D
- * recogniser: models/faces.h), which are not in this build yet; the command
- * says so and exits 4. Queries by descriptor (--descriptor FILE.npy, --vector)
- * work now.
+ * identities and images of a face in an index built by the reduce phase
+ * (reduce/index.h). Thin driver: parse, describe the face (models/faces.h:
+ * detector, 68 landmarks, 128-D descriptor of the largest face), search,
+ * print, optionally draw a PNG strip of the query face and its matches.
  */
 #include "cli/cli.h"
 
@@ -17,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "models/faces.h"
 #include "reduce/index.h"
+#include "shared/lm_img.h"
 
 static void usage(FILE *f)
 {
@@ -25,27 +24,93 @@ static void usage(FILE *f)
             "usage: latentmill lookalike --index DIR (IMAGE | --descriptor FILE.npy | --vector "
             "V1,V2,...)\n"
             "                            [-k N] [--farthest] [--level identity|image|both]\n"
-            "                            [--nprobe N] [--json] [--strip OUT.png]\n\n"
+            "                            [--nprobe N] [--json] [--strip OUT.png [--images DIR]]\n"
+            "                            [--models DIR]\n\n"
             "Nearest identities and images of a face in an index written by the reduce phase\n"
             "(OUTDIR/index/: images.lmi, identities.lmi, names.tsv).\n\n"
             "  --index DIR          OUTDIR or OUTDIR/index\n"
-            "  IMAGE                a photo: needs the face networks, NOT AVAILABLE in this "
-            "build yet\n"
-            "                       (exit 4); use --descriptor or --vector meanwhile\n"
+            "  IMAGE                a JPEG/PNG photo: the largest face is detected and described\n"
+            "                       with face-api's networks (exit 2 if there is no face)\n"
             "  --descriptor F.npy   float32/float64 .npy of shape (D,) or (N, D): N queries\n"
             "  --vector V1,V2,...   one descriptor written out (D comma-separated numbers)\n"
             "  -k N                 results per list (default 5)\n"
             "  --farthest           also list the k farthest (the booth's \"bad news\")\n"
             "  --level L            identity, image or both (default both; identity needs\n"
             "                       identities.lmi)\n"
-            "  --nprobe N           IVF lists to scan (default: the one stored at build, 16)\n"
+            "  --nprobe N           IVF lists to scan (default 16)\n"
             "  --json               one JSON document on stdout instead of text\n"
-            "  --strip OUT.png      PNG strip of the query face and its matches: needs IMAGE\n"
-            "                       queries, NOT AVAILABLE in this build yet (exit 4)\n\n"
+            "  --strip OUT.png      IMAGE queries: a PNG strip of the query face and its k\n"
+            "                       nearest images (160 px tiles; faces cropped when found)\n"
+            "  --images DIR         where the matched images' keys are found (default: the\n"
+            "                       keys as paths from the current directory)\n"
+            "  --models DIR         face-api model directory (default $LATENTMILL_MODELS, else\n"
+            "                       models/face-api; `make models`)\n\n"
             "Distances: Euclidean for l2 indexes (face-api convention: < 0.6 is usually the\n"
             "same person), inner product for ip indexes. Identity entries are means of\n"
             "L2-normalised descriptors and are searched with the normalised query.\n"
-            "Exit status: 0 ok, 1 failure, 2 bad usage or input, 4 not available.\n");
+            "Exit status: 0 ok, 1 failure (missing models, unreadable index), 2 bad usage or\n"
+            "input (no face, other descriptor size).\n");
+}
+
+enum { TILE = 160 };
+
+/* Copy the crop r of img (clipped) scaled to a TILE x TILE tile at column col
+ * of strip. */
+static int strip_put(lm_image *strip, int col, const lm_image *img, faces_rect r, lm_err *err)
+{
+    if (r.x < 0) {
+        r.w += r.x;
+        r.x = 0;
+    }
+    if (r.y < 0) {
+        r.h += r.y;
+        r.y = 0;
+    }
+    if (r.x + r.w > img->w) {
+        r.w = img->w - r.x;
+    }
+    if (r.y + r.h > img->h) {
+        r.h = img->h - r.y;
+    }
+    if (r.w <= 0 || r.h <= 0) {
+        return 0;
+    }
+    lm_image crop = {.w = r.w, .h = r.h, .c = 3, .px = malloc((size_t)r.w * (size_t)r.h * 3)};
+    lm_image tile = {0};
+    if (crop.px == NULL) {
+        return lm_err_set(err, -ENOMEM, "strip: out of memory");
+    }
+    for (int y = 0; y < r.h; y++) {
+        memcpy(crop.px + (size_t)y * (size_t)r.w * 3,
+               img->px + ((size_t)(r.y + y) * (size_t)img->w + (size_t)r.x) * 3, (size_t)r.w * 3);
+    }
+    int rc = lm_img_resize(&tile, &crop, TILE, TILE, err);
+    if (rc == 0) {
+        for (int y = 0; y < TILE; y++) {
+            memcpy(strip->px + ((size_t)y * (size_t)strip->w + (size_t)col * TILE) * 3,
+                   tile.px + (size_t)y * TILE * 3, TILE * 3);
+        }
+    }
+    lm_img_fini(&crop);
+    lm_img_fini(&tile);
+    return rc;
+}
+
+/* A square around the largest face of img (detector only), else the centre
+ * square of the image. */
+static faces_rect face_square(const faces_ctx *fc, const lm_image *img)
+{
+    faces_face f[8];
+    int n = 0;
+    lm_err e = {0};
+    if (faces_detect(fc, img, 0, f, 8, &n, &e) == 0 && n > 0) {
+        const faces_face *b = &f[faces_largest(f, n < 8 ? n : 8)];
+        int side = b->det_crop.w > b->det_crop.h ? b->det_crop.w : b->det_crop.h;
+        return (faces_rect){b->det_crop.x + b->det_crop.w / 2 - side / 2,
+                            b->det_crop.y + b->det_crop.h / 2 - side / 2, side, side};
+    }
+    int side = img->w < img->h ? img->w : img->h;
+    return (faces_rect){(img->w - side) / 2, (img->h - side) / 2, side, side};
 }
 
 static int parse_vector(const char *s, float **out, int *dim)
@@ -126,6 +191,7 @@ int cmd_lookalike(int argc, char **argv)
         return LM_EXIT_OK;
     }
     const char *index_dir = NULL, *desc = NULL, *vec = NULL, *image = NULL, *strip = NULL;
+    const char *models = NULL, *images_dir = NULL;
     const char *level = "both";
     long k = 5, nprobe = 0;
     int farthest = 0, json = 0;
@@ -165,6 +231,10 @@ int cmd_lookalike(int argc, char **argv)
             json = 1;
         } else if (strcmp(a, "--strip") == 0 && has_val) {
             strip = argv[++i];
+        } else if (strcmp(a, "--models") == 0 && has_val) {
+            models = argv[++i];
+        } else if (strcmp(a, "--images") == 0 && has_val) {
+            images_dir = argv[++i];
         } else if (a[0] == '-') {
             fprintf(stderr, "lookalike: unknown or incomplete option '%s'\n\n", a);
             usage(stderr);
@@ -182,13 +252,10 @@ int cmd_lookalike(int argc, char **argv)
         usage(stderr);
         return LM_EXIT_USAGE;
     }
-    if (image != NULL || strip != NULL) {
-        fprintf(stderr,
-                "lookalike: %s needs the face networks (detector, landmarks, recogniser), "
-                "which are not in this build yet; query with --descriptor FILE.npy or --vector "
-                "instead\n",
-                image != NULL ? "an IMAGE query" : "--strip");
-        return LM_EXIT_UNAVAILABLE;
+    if (strip != NULL && image == NULL) {
+        fprintf(stderr, "lookalike: --strip needs an IMAGE query (the strip starts with the "
+                        "query face)\n");
+        return LM_EXIT_USAGE;
     }
 
     int rc = LM_EXIT_OK;
@@ -202,6 +269,9 @@ int cmd_lookalike(int argc, char **argv)
     int nlists = 0;
     cJSON *doc = NULL;
     char dir[4096], path[4200];
+    faces_ctx *fc = NULL;
+    lm_image qimg = {0};
+    faces_face qface;
 
     if (desc != NULL) {
         int r = knn_npy_read_f32(desc, &q, &nq, &dim, &e);
@@ -209,9 +279,57 @@ int cmd_lookalike(int argc, char **argv)
             fprintf(stderr, "lookalike: %s\n", lm_err_msg(&e, r));
             return r == LM_EMISSING || r == LM_EFORMAT ? LM_EXIT_USAGE : LM_EXIT_FAIL;
         }
-    } else if (parse_vector(vec, &q, &dim) != 0) {
-        fprintf(stderr, "lookalike: --vector: expected comma-separated numbers\n");
-        return LM_EXIT_USAGE;
+    } else if (vec != NULL) {
+        if (parse_vector(vec, &q, &dim) != 0) {
+            fprintf(stderr, "lookalike: --vector: expected comma-separated numbers\n");
+            return LM_EXIT_USAGE;
+        }
+    } else {
+        /* IMAGE: detect, landmarks, descriptor of the largest face. */
+        int r = lm_img_load(&qimg, image, 0, &e);
+        if (r != 0) {
+            fprintf(stderr, "lookalike: %s\n", lm_err_msg(&e, r));
+            rc = r == LM_EFORMAT || r == LM_ETOOBIG || r == -ENOENT ? LM_EXIT_USAGE
+                                                                     : LM_EXIT_FAIL;
+            goto done;
+        }
+        r = faces_ctx_create(&fc, models, FACES_DETECTOR | FACES_LANDMARKS | FACES_DESCRIPTOR,
+                             &e);
+        if (r != 0) {
+            fprintf(stderr, "lookalike: %s\n", lm_err_msg(&e, r));
+            rc = LM_EXIT_FAIL;
+            goto done;
+        }
+        faces_face f[16];
+        int n = 0;
+        r = faces_detect(fc, &qimg, 0, f, 16, &n, &e);
+        if (r == 0 && n == 0) {
+            fprintf(stderr, "lookalike: %s: no face found (%dx%d image)\n", image, qimg.w,
+                    qimg.h);
+            rc = LM_EXIT_USAGE;
+            goto done;
+        }
+        if (r == 0) {
+            qface = f[faces_largest(f, n < 16 ? n : 16)];
+            r = faces_analyze(fc, &qimg, &qface, &e);
+        }
+        if (r != 0) {
+            fprintf(stderr, "lookalike: %s: %s\n", image, lm_err_msg(&e, r));
+            rc = r == LM_ENOFACE ? LM_EXIT_USAGE : LM_EXIT_FAIL;
+            goto done;
+        }
+        if (n > 1) {
+            fprintf(stderr, "lookalike: %s: %d faces, using the largest\n", image, n);
+        }
+        q = malloc(FREC_DIM * sizeof *q);
+        if (q == NULL) {
+            fprintf(stderr, "lookalike: out of memory\n");
+            rc = LM_EXIT_FAIL;
+            goto done;
+        }
+        memcpy(q, qface.desc, FREC_DIM * sizeof *q);
+        dim = FREC_DIM;
+        nq = 1;
     }
     /* OUTDIR or OUTDIR/index. */
     snprintf(dir, sizeof dir, "%s/index", index_dir);
@@ -258,7 +376,7 @@ int cmd_lookalike(int argc, char **argv)
     if (dim != knn_index_dim(any)) {
         fprintf(stderr,
                 "lookalike: %s: descriptor size %d, but the index in %s holds %d-D descriptors\n",
-                desc ? desc : "--vector", dim, dir, knn_index_dim(any));
+                desc ? desc : vec ? "--vector" : image, dim, dir, knn_index_dim(any));
         rc = LM_EXIT_USAGE;
         goto done;
     }
@@ -360,6 +478,61 @@ int cmd_lookalike(int argc, char **argv)
             }
         }
     }
+    if (strip != NULL) {
+        const lk_list *L = NULL;
+        for (int l = 0; l < nlists; l++) {
+            if (!lists[l].identity && !lists[l].farthest) {
+                L = &lists[l];
+            }
+        }
+        if (L == NULL) {
+            fprintf(stderr, "lookalike: --strip needs the image-level index (images.lmi)\n");
+            rc = LM_EXIT_USAGE;
+            goto done;
+        }
+        int m = 0;
+        while (m < k && L->ids[m] >= 0) {
+            m++;
+        }
+        lm_image st = {.w = TILE * (1 + m), .h = TILE, .c = 3};
+        st.px = calloc((size_t)st.w * TILE * 3, 1);
+        if (st.px == NULL) {
+            fprintf(stderr, "lookalike: out of memory\n");
+            rc = LM_EXIT_FAIL;
+            goto done;
+        }
+        memset(st.px, 96, (size_t)st.w * TILE * 3); /* grey where a match is unreadable */
+        int side = qface.det_crop.w > qface.det_crop.h ? qface.det_crop.w : qface.det_crop.h;
+        faces_rect qr = {qface.det_crop.x + qface.det_crop.w / 2 - side / 2,
+                         qface.det_crop.y + qface.det_crop.h / 2 - side / 2, side, side};
+        int r = strip_put(&st, 0, &qimg, qr, &e);
+        for (int j = 0; r == 0 && j < m; j++) {
+            const char *key = knn_index_key(L->ix, L->ids[j]);
+            char ip[4200];
+            snprintf(ip, sizeof ip, "%s%s%s", images_dir ? images_dir : "",
+                     images_dir ? "/" : "", key);
+            lm_image mi = {0};
+            lm_err me = {0};
+            int lr = lm_img_load(&mi, ip, 0, &me);
+            if (lr != 0) {
+                fprintf(stderr, "lookalike: strip: match %d: %s (grey tile)\n", j + 1,
+                        lm_err_msg(&me, lr));
+                continue;
+            }
+            r = strip_put(&st, 1 + j, &mi, face_square(fc, &mi), &e);
+            lm_img_fini(&mi);
+        }
+        if (r == 0) {
+            r = lm_img_save_png(strip, &st, &e);
+        }
+        lm_img_fini(&st);
+        if (r != 0) {
+            fprintf(stderr, "lookalike: strip: %s\n", lm_err_msg(&e, r));
+            rc = LM_EXIT_FAIL;
+            goto done;
+        }
+        fprintf(stderr, "lookalike: wrote %s (query + %d matches)\n", strip, m);
+    }
 done:
     for (int l = 0; l < nlists; l++) {
         free(lists[l].ids);
@@ -369,6 +542,8 @@ done:
     knn_names_free(nm);
     knn_index_close(img);
     knn_index_close(ids);
+    faces_ctx_free(fc);
+    lm_img_fini(&qimg);
     free(q);
     return rc;
 }

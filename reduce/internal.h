@@ -24,6 +24,11 @@ static inline uint64_t knn__mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Make BLAS single-threaded while OpenMP threads each run their own GEMMs;
+ * returns what knn__blas_restore needs (see index.c, "threading"). */
+int knn__blas_single(void);
+void knn__blas_restore(int saved);
+
 /* Write len bytes to path via path.tmp + fsync + rename. Errors: -errno. */
 int knn__write_file(const char *path, const void *data, size_t len, lm_err *err);
 

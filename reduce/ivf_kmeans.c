@@ -20,7 +20,8 @@
 #include "reduce/internal.h"
 #include "shared/lm_log.h"
 
-enum { ASSIGN_BLOCK = 4096 };
+/* Rows per GEMM of the assignment: 1024 x nlist scores per thread. */
+enum { ASSIGN_BLOCK = 1024 };
 
 int ivf_assign(const float *vecs, size_t n, int dim, const float *centroids, int nlist,
                int32_t *assign, lm_err *err)
@@ -28,36 +29,51 @@ int ivf_assign(const float *vecs, size_t n, int dim, const float *centroids, int
     if (n == 0) {
         return 0;
     }
-    size_t bs = n < ASSIGN_BLOCK ? n : ASSIGN_BLOCK;
-    float *g = malloc(bs * (size_t)nlist * 4);
     float *cn = malloc((size_t)nlist * 4);
-    if (g == NULL || cn == NULL) {
-        free(g);
-        free(cn);
+    if (cn == NULL) {
         return lm_err_set(err, -ENOMEM, "ivf: out of memory assigning %zu vectors", n);
     }
     knn__row_norms(centroids, (size_t)nlist, dim, cn);
-    for (size_t r0 = 0; r0 < n; r0 += bs) {
-        size_t nb = n - r0 < bs ? n - r0 : bs;
-        op_sgemm(0, 1, (int)nb, nlist, dim, 1.0f, vecs + r0 * (size_t)dim, dim, centroids, dim,
-                 0.0f, g, nlist);
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < (int64_t)nb; i++) {
-            const float *gi = g + (size_t)i * (size_t)nlist;
-            float best = INFINITY;
-            int32_t bl = 0;
-            for (int c = 0; c < nlist; c++) {
-                float s = cn[c] - 2.0f * gi[c];
-                if (s < best) {
-                    best = s;
-                    bl = c;
-                }
-            }
-            assign[r0 + (size_t)i] = bl;
+    size_t bs = n < ASSIGN_BLOCK ? n : ASSIGN_BLOCK;
+    size_t nblk = (n + bs - 1) / bs;
+    int fail = 0;
+    int saved = knn__blas_single();
+#pragma omp parallel
+    {
+        float *g = malloc(bs * (size_t)nlist * 4);
+        if (g == NULL) {
+#pragma omp atomic write
+            fail = 1;
         }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t b = 0; b < nblk; b++) {
+            if (g == NULL) {
+                continue;
+            }
+            size_t r0 = b * bs, nb = n - r0 < bs ? n - r0 : bs;
+            op_sgemm(0, 1, (int)nb, nlist, dim, 1.0f, vecs + r0 * (size_t)dim, dim, centroids,
+                     dim, 0.0f, g, nlist);
+            for (size_t i = 0; i < nb; i++) {
+                const float *gi = g + i * (size_t)nlist;
+                float best = INFINITY;
+                int32_t bl = 0;
+                for (int c = 0; c < nlist; c++) {
+                    float s = cn[c] - 2.0f * gi[c];
+                    if (s < best) {
+                        best = s;
+                        bl = c;
+                    }
+                }
+                assign[r0 + i] = bl;
+            }
+        }
+        free(g);
     }
-    free(g);
+    knn__blas_restore(saved);
     free(cn);
+    if (fail) {
+        return lm_err_set(err, -ENOMEM, "ivf: out of memory assigning %zu vectors", n);
+    }
     return 0;
 }
 

@@ -12,8 +12,10 @@ Inputs:
     __metadata__.generator_kwargs.
   * a rosinality/stylegan2-pytorch checkpoint (.pt written by torch.save:
     {'g_ema': state_dict, 'latent_avg': ..., 'args': Namespace, ...} or a bare
-    generator state_dict), loaded through torch.load with the same restricted
-    unpickler and renamed to the NVlabs names.
+    generator state_dict), read with the same restricted unpickler (own reader
+    of the torch.save zip and legacy formats: torch.load is never called, as
+    some torch builds ignore its pickle_module argument) and renamed to the
+    NVlabs names.
 
 Output: latentmill's layout (NVlabs state-dict names, float32, constructor
 kwargs as JSON in __metadata__.generator_kwargs), validated against the
@@ -45,7 +47,7 @@ import json
 import math
 import pickle
 import re
-import types
+import struct
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -125,9 +127,10 @@ def _safe_reconstructor(cls, base, state):
 
 
 def _safe_load_from_bytes(b):
-    # torch.storage._load_from_bytes: a legacy torch.save stream of one storage
-    return torch.load(io.BytesIO(b), map_location="cpu", pickle_module=_restricted_pickle_module,
-                      weights_only=False)
+    # torch.storage._load_from_bytes: a torch.save stream (legacy format) of one storage
+    if b[:2] == b"PK":
+        return _load_torch_zip(io.BytesIO(b), "<pickled storage>")
+    return _load_torch_legacy(io.BytesIO(b), "<pickled storage>")
 
 
 _TORCH_FUNCS = {
@@ -208,14 +211,104 @@ class RestrictedUnpickler(pickle.Unpickler):
             f"containers and known network classes are allowed")
 
 
-_restricted_pickle_module = types.ModuleType("sg2ref_restricted_pickle")
-_restricted_pickle_module.Unpickler = RestrictedUnpickler
-_restricted_pickle_module.load = lambda f, **kw: RestrictedUnpickler(f, **kw).load()
-_restricted_pickle_module.__name__ = "sg2ref_restricted_pickle"
+# ---- torch.save containers, read without torch.load (whose pickle_module
+# argument is ignored by some torch builds, e.g. Debian's 1.13)
+
+_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
+
+
+def _storage_dtype(stype, where):
+    dt = getattr(stype, "dtype", None)
+    if isinstance(stype, type) and stype.__name__ == "UntypedStorage":
+        dt = torch.uint8
+    if not isinstance(dt, torch.dtype):
+        raise ConvertError(f"{where}: unsupported storage type {stype!r}")
+    return dt
+
+
+def _load_torch_zip(f, where):
+    """torch.save zip format: <prefix>/data.pkl plus one record per storage."""
+    zf = zipfile.ZipFile(f)
+    pk = [n for n in zf.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+    if len(pk) != 1:
+        raise ConvertError(f"{where}: zip archive has no single <name>/data.pkl record (found {pk})")
+    prefix = pk[0][:-len("data.pkl")]
+    if prefix + "byteorder" in zf.namelist() and zf.read(prefix + "byteorder").strip() != b"little":
+        raise ConvertError(f"{where}: big-endian checkpoints are not supported")
+    storages = {}
+
+    class ZipUnpickler(RestrictedUnpickler):
+        def persistent_load(self, pid):
+            if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+                raise pickle.UnpicklingError(f"unsupported persistent id {str(pid)[:80]}")
+            _, stype, key, _location, _numel = pid[:5]
+            dtype = _storage_dtype(stype, where)
+            if key not in storages:
+                name = f"{prefix}data/{key}"
+                try:
+                    raw = zf.read(name)
+                except KeyError:
+                    raise ConvertError(f"{where}: storage record {name} is missing")
+                esz = torch.empty(0, dtype=dtype).element_size()
+                if len(raw) % esz:
+                    raise ConvertError(f"{where}: storage record {name} has {len(raw)} bytes, "
+                                       f"not a multiple of {esz} ({dtype})")
+                t = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+                storages[key] = t.storage()
+            return storages[key]
+
+    return ZipUnpickler(io.BytesIO(zf.read(pk[0]))).load()
+
+
+def _load_torch_legacy(f, where):
+    """torch.save legacy format (before torch 1.6, and inside pickled storages):
+    magic, protocol, sys_info, the object pickle, the storage keys, then per
+    storage an int64 element count and the raw little-endian data."""
+    magic = RestrictedUnpickler(f).load()
+    if magic != _LEGACY_MAGIC:
+        raise ConvertError(f"{where}: not a torch.save stream (bad magic number)")
+    RestrictedUnpickler(f).load()  # protocol version
+    sys_info = RestrictedUnpickler(f).load()
+    if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
+        raise ConvertError(f"{where}: big-endian checkpoints are not supported")
+    bufs = {}
+
+    class LegacyUnpickler(RestrictedUnpickler):
+        def persistent_load(self, pid):
+            if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
+                raise pickle.UnpicklingError(f"unsupported persistent id {str(pid)[:80]} "
+                                             f"(pickled module sources are refused)")
+            _, stype, key, _location, numel, view = pid
+            if view is not None:
+                raise ConvertError(f"{where}: storage views (very old torch.save files) are not supported")
+            dtype = _storage_dtype(stype, where)
+            if key not in bufs:
+                bufs[key] = torch.empty(int(numel), dtype=dtype)
+            return bufs[key].storage()
+
+    obj = LegacyUnpickler(f).load()
+    keys = RestrictedUnpickler(f).load()
+    for key in keys:
+        if key not in bufs:
+            raise ConvertError(f"{where}: storage {key} listed but never referenced")
+        buf = bufs[key]
+        hdr = f.read(8)
+        if len(hdr) != 8:
+            raise ConvertError(f"{where}: storage {key}: file truncated")
+        (n,) = struct.unpack("<q", hdr)
+        nbytes = n * buf.element_size()
+        raw = f.read(nbytes)
+        if n != buf.numel() or len(raw) != nbytes:
+            raise ConvertError(f"{where}: storage {key}: {len(raw)} of {nbytes} bytes "
+                               f"({n} elements, expected {buf.numel()}); file truncated or corrupt")
+        if n:
+            buf.copy_(torch.frombuffer(bytearray(raw), dtype=buf.dtype))
+    return obj
 
 
 def load_any(path):
-    """Load a torch.save file (zip or legacy) or a plain pickle, restricted."""
+    """Read a torch.save file (zip or legacy format) or a plain pickle (NVlabs)
+    through the restricted unpickler. torch.load is never called."""
     with open(path, "rb") as f:
         head = f.read(4)
     try:
@@ -223,14 +316,13 @@ def load_any(path):
             if not zipfile.is_zipfile(path):
                 raise ConvertError(f"{path}: starts like a torch.save zip archive but is not a valid zip "
                                    f"(truncated?)")
-            return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle_module,
-                              weights_only=False)
+            with open(path, "rb") as f:
+                return _load_torch_zip(f, path)
         with open(path, "rb") as f:
             obj = RestrictedUnpickler(f).load()
-        # legacy torch.save streams start with a magic number (an int), not the data
-        if isinstance(obj, int):
-            return torch.load(path, map_location="cpu", pickle_module=_restricted_pickle_module,
-                              weights_only=False)
+        if isinstance(obj, int) and obj == _LEGACY_MAGIC:
+            with open(path, "rb") as f:
+                return _load_torch_legacy(f, path)
         return obj
     except (ConvertError, pickle.UnpicklingError) as e:
         msg = str(e)

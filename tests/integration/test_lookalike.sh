@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test_lookalike.sh - `latentmill lookalike` on an index built by the
 # collective build (tests/unit/test_knn_mpi.c --driver, one rank): nearest
-# identity of fresh photos, names, JSON, and clear failures for a descriptor of
-# another size, a truncated index, an IMAGE query (face networks not built yet).
+# identity of synthetic descriptors, names, JSON, clear failures for a
+# descriptor of another size and a truncated index; then, with the face models,
+# IMAGE queries on the fixture photos (test_lookalike.c --build), the PNG strip
+# and a photo without a face.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -61,10 +63,34 @@ rc=$?
 grep -q 'images.lmi: truncated index file' "$tmp/err" || { cat "$tmp/err"; fail "truncated message"; }
 echo "ok: truncated index -> $(cat "$tmp/err")"
 
-# IMAGE queries need the face networks: exit 4, said plainly.
-"$LM" lookalike --index "$tmp/out" photo.jpg 2>"$tmp/err" >/dev/null
+# IMAGE queries (face networks; skipped without `make models`): an index of the
+# fixture faces, an Obama photo finds the other Obama photos and identity 1.
+lk="$PWD/$BUILD/tests/test_lookalike"
+if ! "$LM" lookalike --index "$tmp/out" tests/fixtures/faces/obama_small.jpg >/dev/null 2>"$tmp/err"; then
+    if grep -q 'make models' "$tmp/err"; then
+        echo "ok: IMAGE queries skipped (face models missing: make models)"; exit 0
+    fi
+fi
+"$lk" --build "$tmp/faces" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "fixture index"; }
+"$LM" lookalike --index "$tmp/faces" tests/fixtures/faces/obama_small.jpg -k 3 \
+    --strip "$tmp/strip.png" >"$tmp/txt" 2>"$tmp/err" || { cat "$tmp/err"; fail "IMAGE query"; }
+grep -A1 '^nearest identities' "$tmp/txt" | grep -q '1\. .*identity 1  Barack Obama$' || { cat "$tmp/txt"; fail "IMAGE: identity"; }
+grep -A3 '^nearest images' "$tmp/txt" | sed -n 2p | grep -q '0\.0000  tests/fixtures/faces/obama_small.jpg' || { cat "$tmp/txt"; fail "IMAGE: itself first"; }
+grep -A3 '^nearest images' "$tmp/txt" | sed -n 3p | grep -q 'obama-240p.jpg' || { cat "$tmp/txt"; fail "IMAGE: other Obama photo second"; }
+python3 - "$tmp/strip.png" <<'PY' || fail "strip PNG"
+import struct, sys
+b = open(sys.argv[1], "rb").read(32)
+assert b[:8] == b"\x89PNG\r\n\x1a\n", b[:8]
+w, h = struct.unpack(">II", b[16:24])
+assert (w, h) == (160 * 4, 160), (w, h)
+print(f"ok: strip {w}x{h}")
+PY
+echo "ok: IMAGE query -> $(grep -A1 '^nearest identities' "$tmp/txt" | tail -1 | sed 's/^ *//')"
+
+# A photo without a face: exit 2, said plainly.
+"$LM" lookalike --index "$tmp/faces" tests/fixtures/faces/messi5.jpg 2>"$tmp/err" >/dev/null
 rc=$?
-[ $rc -eq 4 ] || fail "IMAGE: exit $rc, expected 4"
-grep -q 'face networks' "$tmp/err" || fail "IMAGE message"
-echo "ok: IMAGE query -> exit 4 (face networks not in this build)"
+[ $rc -eq 2 ] || fail "no-face photo: exit $rc, expected 2"
+grep -q 'messi5.jpg: no face found' "$tmp/err" || { cat "$tmp/err"; fail "no-face message"; }
+echo "ok: no face -> $(cat "$tmp/err")"
 exit 0

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "reduce/index.h"
+#include "shared/lm_job.h"
 #include "shared/lm_npy.h"
 #include "tests/knn_synth.h"
 
@@ -213,9 +214,9 @@ static void test_ivf_recall_identities(void **state)
     int nlist = (int)lround(4.0 * sqrt((double)n));
     float *c = malloc((size_t)nlist * dim * 4);
     lm_err e = {0};
-    /* Fewer training rows than the build default (32 per list, not 256) keeps
+    /* Fewer training rows than the build default (16 per list, not 256) keeps
      * this test at a few seconds; the query-time default is what is tested. */
-    int rc = ivf_kmeans_train(x, n, dim, nlist, KNN_DEFAULT_NITER, 32, 7, MPI_COMM_WORLD, c, &e);
+    int rc = ivf_kmeans_train(x, n, dim, nlist, KNN_DEFAULT_NITER, 16, 7, MPI_COMM_WORLD, c, &e);
     assert_int_equal(rc, 0);
     knn_index *ivf = NULL, *flat = NULL;
     rc = knn_index_create(&ivf, x, n, dim, KNN_METRIC_L2, KNN_KIND_IVF, NULL, NULL, c, nlist,
@@ -605,6 +606,43 @@ static void test_names_and_npy_errors(void **state)
     assert_non_null(strstr(e.msg, "dtype"));
 }
 
+static void test_config_from_job(void **state)
+{
+    (void)state;
+    lm_job *job = NULL;
+    lm_err e = {0};
+    const char *ini = "[index]\ntype = ivf\nmetric = ip\nnlist = 100\nnprobe = 8\nk = 7\n"
+                      "precompute = true\nexclude_self = false\nnames = ids.tsv\nseed = 5\n";
+    assert_int_equal(lm_job_parse(&job, ini, "t.ini", &e), 0);
+    knn_config cfg;
+    int rc = knn_config_from_job(&cfg, job, &e);
+    if (rc != 0) {
+        fprintf(stderr, "config: %s\n", e.msg);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg.kind, KNN_KIND_IVF);
+    assert_int_equal(cfg.metric, KNN_METRIC_IP);
+    assert_int_equal(cfg.nlist, 100);
+    assert_int_equal(cfg.nprobe, 8);
+    assert_int_equal(cfg.k, 7);
+    assert_int_equal(cfg.precompute, 1);
+    assert_int_equal(cfg.exclude_self, 0);
+    assert_int_equal(cfg.identities, 1);
+    assert_int_equal(cfg.niter, KNN_DEFAULT_NITER);
+    assert_int_equal((int)cfg.seed, 5);
+    assert_string_equal(cfg.names, "ids.tsv");
+    assert_int_equal(lm_job_check_unused(job, &e), 0);
+    lm_job_free(job);
+    /* A bad value names file, line, section and key. */
+    assert_int_equal(lm_job_parse(&job, "[index]\n\ntype = hnsw\n", "t.ini", &e), 0);
+    rc = knn_config_from_job(&cfg, job, &e);
+    fprintf(stderr, "bad type: %s\n", e.msg);
+    assert_int_equal(rc, LM_ECONFIG);
+    assert_non_null(strstr(e.msg, "t.ini:3"));
+    assert_non_null(strstr(e.msg, "type"));
+    lm_job_free(job);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -622,6 +660,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_identity_retrieval_and_files),
         cmocka_unit_test(test_save_load_and_bad_files),
         cmocka_unit_test(test_names_and_npy_errors),
+        cmocka_unit_test(test_config_from_job),
     };
     int fails = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];
