@@ -22,8 +22,8 @@ typedef struct sg2__layer {
     int kind, res, in_res, cin, cout, ws_idx, noise_idx, block;
     char name[SG2_NAME];
     size_t o_weight, o_bias, o_aff_w, o_aff_b, o_ns, o_noise; /* offsets into params */
-    size_t o_q, o_wup;                                        /* offsets into derived */
-    const float *weight, *bias, *aff_w, *aff_b, *ns, *noise_const, *q, *wup;
+    size_t o_q, o_wup, o_wino;                                /* offsets into derived */
+    const float *weight, *bias, *aff_w, *aff_b, *ns, *noise_const, *q, *wup, *wino;
 } sg2__layer;
 
 typedef struct sg2__tspec {

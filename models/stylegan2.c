@@ -16,6 +16,7 @@
 
 #include "kernels/op_bias_act.h"
 #include "kernels/op_conv2d.h"
+#include "kernels/op_conv2d_wino.h"
 #include "kernels/op_fc.h"
 #include "kernels/op_gemm.h"
 #include "kernels/op_modconv.h"
@@ -316,6 +317,9 @@ static int model_plan(sg2_model *m)
                 if (kind == L_CONV0) {
                     L->o_wup = m->n_derived;
                     m->n_derived += (size_t)L->cout * 9 * L->cin;
+                } else {
+                    L->o_wino = m->n_derived;
+                    m->n_derived += (size_t)16 * L->cout * L->cin;
                 }
             }
             li++;
@@ -356,6 +360,10 @@ static void model_bind(sg2_model *m)
                 float *wup = m->derived + L->o_wup;
                 op_upconv2d_weight_prepare(wup, L->weight, L->cout, L->cin);
                 L->wup = wup;
+            } else {
+                float *u = m->derived + L->o_wino;
+                op_conv2d_wino_weight_prepare(u, L->weight, L->cout, L->cin);
+                L->wino = u;
             }
         }
     }

@@ -41,8 +41,8 @@ peak=$(json sgemm_gflops "$sgemm")
 echo "   machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); threads $T;" \
     "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 echo "   measured sgemm (512x4096x4608, OpenBLAS): $peak GFLOP/s"
-printf '   %-25s %5s %-6s %13s %13s %6s %7s %6s\n' network batch pass "latentmill" "pytorch" \
-    ratio "GFLOP/s" "%sgemm"
+printf '   %-25s %5s %-6s %13s %13s %6s %7s %6s %11s\n' network batch pass "latentmill" "pytorch" \
+    ratio "GFLOP/s" "%sgemm" "lm cpu ms"
 
 # min of two numbers (either may be empty)
 fmin() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:] if x]; print(min(v) if v else '')" "$@"; }
@@ -51,11 +51,13 @@ row() { # label file batch mode rounds iters warmup
     # The two sides alternate (C, PyTorch, C, PyTorch, ...) so that a change of the
     # machine's background load hits both; each keeps its best time per image.
     local label=$1 f=$2 b=$3 mode=$4 rounds=$5 it=$6 wu=$7 c p cbest="" pbest="" gf="" pct ratio
+    local ccpu=""
     local bw=""
     [ "$mode" = fwdbwd ] && bw="--backward"
     for ((r = 0; r < rounds; r++)); do
         c=$("$BIN" run "$f" "$b" "$T" "$it" "$wu" "$mode") || { echo "   $label: latentmill failed"; return; }
         cbest=$(fmin "$cbest" "$(json best_ms_per_image "$c")")
+        ccpu=$(fmin "$ccpu" "$(json cpu_ms_per_image "$c")")
         if [ $ref_ok = 1 ]; then
             p=$(python3 "$REF" bench --weights "$f" --batch "$b" --threads "$T" --iters "$it" \
                 --warmup "$wu" $bw 2>/dev/null | tail -n 1)
@@ -71,8 +73,8 @@ row() { # label file batch mode rounds iters warmup
     else
         pbest="-"
     fi
-    printf '   %-25s %5s %-6s %10.0f ms %10s ms %6s %7s %6s\n' "$label" "$b" "$mode" "$cbest" \
-        "$pbest" "$ratio" "$gf" "$pct"
+    printf '   %-25s %5s %-6s %10.0f ms %10s ms %6s %7s %6s %8.0f ms\n' "$label" "$b" "$mode" \
+        "$cbest" "$pbest" "$ratio" "$gf" "$pct" "$ccpu"
 }
 
 "$BIN" make "$TMP/g64.safetensors" 64 16384 512 1 || exit 1
@@ -93,5 +95,8 @@ if [ "${SG2_BENCH_QUICK:-0}" != 1 ]; then
     row "R=1024 config-f 32768/512" "$TMP/g1024.safetensors" 1 fwd 2 1 0
 fi
 echo "   (best ms per image of alternating runs: 2 rounds of 1 warm-up + 1 timed run at R=64,"
-echo "    2 rounds of 1 run at R=256 and 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x synthesis"
-echo "    MACs per image (x2 for fwd+bwd) / latentmill's time; %sgemm against the sgemm line)"
+echo "    2 rounds of 1 run at R=256 and 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x direct-"
+echo "    convolution MACs per image (x2 for fwd+bwd) / latentmill's time, an effective rate since"
+echo "    the 3x3 convs run as Winograd F(2x2,3x3); %sgemm against the sgemm line; lm cpu ms ="
+echo "    latentmill's process CPU time per image, all threads: compare with its wall time to see"
+echo "    how much of the 2 cores the loaded machine gave it)"

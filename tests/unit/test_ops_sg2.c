@@ -19,6 +19,7 @@
 
 #include "kernels/op_bias_act.h"
 #include "kernels/op_conv2d.h"
+#include "kernels/op_conv2d_wino.h"
 #include "kernels/op_fc.h"
 #include "kernels/op_modconv.h"
 #include "kernels/op_pixnorm.h"
@@ -154,6 +155,57 @@ static void test_conv2d(void **state)
                        conv_loss, &c, 1e-2f, TOL_FD, 60);
         free(c.x), free(c.w), free(c.g), free(c.y), free(ref), free(dx), free(c.scratch);
     }
+    assert_true(ok);
+}
+
+/* ------------------------------------------------------- Winograd conv2d */
+
+typedef struct wino_case {
+    int N, Cin, Cout, H, W;
+    float *x, *U, *y, *g, *scratch;
+    size_t ns;
+} wino_case;
+
+static double wino_loss(void *u)
+{
+    wino_case *c = u;
+    op_conv2d_wino_forward(c->y, c->x, c->U, c->N, c->Cin, c->Cout, c->H, c->W, c->scratch, c->ns);
+    return dot(c->y, c->g, (int64_t)c->Cout * c->N * c->H * c->W);
+}
+
+/* Winograd F(2x2,3x3) against the im2col convolution (forward and input gradient, with
+ * full and one-tile chunks), and its input gradient against finite differences. */
+static void test_conv2d_winograd(void **state)
+{
+    (void)state;
+    uint64_t rng = 17;
+    wino_case c = {.N = 2, .Cin = 5, .Cout = 3, .H = 6, .W = 4};
+    int64_t nx = (int64_t)c.Cin * c.N * c.H * c.W, ny = (int64_t)c.Cout * c.N * c.H * c.W;
+    float *w = randn((int64_t)c.Cout * c.Cin * 9, &rng, 1.0f);
+    c.x = randn(nx, &rng, 1.0f);
+    c.g = randn(ny, &rng, 1.0f);
+    c.y = malloc(sizeof(float) * ny);
+    c.U = malloc(sizeof(float) * 16 * c.Cout * c.Cin);
+    op_conv2d_wino_weight_prepare(c.U, w, c.Cout, c.Cin);
+    c.ns = op_conv2d_wino_scratch_min(c.Cin, c.Cout) * c.N * c.H * c.W;
+    c.scratch = malloc(sizeof(float) * c.ns);
+    size_t ns2 = op_conv2d_scratch_min(c.Cin, c.W, 3) * c.N * c.H;
+    float *s2 = malloc(sizeof(float) * ns2), *ref = malloc(sizeof(float) * ny);
+    float *dx = malloc(sizeof(float) * nx), *dref = malloc(sizeof(float) * nx);
+    int ok = 1;
+    op_conv2d_forward(ref, c.x, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
+    wino_loss(&c);
+    ok &= sg2_check_tensor("winograd forward vs im2col", c.y, ref, ny, TOL_FWD);
+    op_conv2d_wino_forward(c.y, c.x, c.U, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch,
+                           op_conv2d_wino_scratch_min(c.Cin, c.Cout));
+    ok &= sg2_check_tensor("winograd forward (1-tile chunks)", c.y, ref, ny, TOL_FWD);
+    op_conv2d_backward(dref, c.g, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
+    op_conv2d_wino_backward(dx, c.g, c.U, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch,
+                            op_conv2d_wino_scratch_min(c.Cin, c.Cout) * 5);
+    ok &= sg2_check_tensor("winograd input grad vs im2col", dx, dref, nx, TOL_FWD);
+    ok &= fd_check("winograd input grad", c.x, nx, dx, wino_loss, &c, 1e-2f, TOL_FD, 60);
+    free(w), free(c.x), free(c.g), free(c.y), free(c.U), free(c.scratch), free(s2), free(ref);
+    free(dx), free(dref);
     assert_true(ok);
 }
 
@@ -520,9 +572,10 @@ static void test_modconv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_upconv2d),
-        cmocka_unit_test(test_upfirdn2d),  cmocka_unit_test(test_bias_act),
-        cmocka_unit_test(test_fc_pixnorm), cmocka_unit_test(test_modconv),
+        cmocka_unit_test(test_conv2d),   cmocka_unit_test(test_conv2d_winograd),
+        cmocka_unit_test(test_upconv2d), cmocka_unit_test(test_upfirdn2d),
+        cmocka_unit_test(test_bias_act), cmocka_unit_test(test_fc_pixnorm),
+        cmocka_unit_test(test_modconv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
