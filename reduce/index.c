@@ -49,6 +49,7 @@ struct knn_index {
     uint32_t flags;
     size_t n;
     int nlist;
+    int nprobe; /* stored default (0: none) */
     const float *vecs;
     const float *norms;
     const uint64_t *rowids;
@@ -293,6 +294,7 @@ static int knn_bind(knn_index *ix, const char *what, int expect_dim, lm_err *err
     ix->flags = flags;
     ix->n = (size_t)n;
     ix->nlist = (int)nlist;
+    ix->nprobe = (int)(rd32(h + 44) > (uint32_t)INT32_MAX ? 0 : rd32(h + 44));
     ix->vecs = (const float *)(ix->base + L.vec);
     ix->norms = (const float *)(ix->base + L.norms);
     ix->rowids = (const uint64_t *)(ix->base + L.rowids);
@@ -510,6 +512,15 @@ fail:
     return rc;
 }
 
+void knn_index_set_nprobe(knn_index *ix, int nprobe)
+{
+    if (ix->mapped) {
+        return;
+    }
+    ix->nprobe = nprobe > 0 ? nprobe : 0;
+    wr32(ix->base + 44, (uint32_t)ix->nprobe);
+}
+
 int knn_index_save(const knn_index *ix, const char *path, lm_err *err)
 {
     return knn__write_file(path, ix->base, ix->len, err);
@@ -603,6 +614,11 @@ uint32_t knn_index_flags(const knn_index *ix)
 int knn_index_nlist(const knn_index *ix)
 {
     return ix->nlist;
+}
+
+int knn_index_nprobe(const knn_index *ix)
+{
+    return ix->nprobe > 0 ? ix->nprobe : KNN_DEFAULT_NPROBE;
 }
 
 const char *knn_index_key(const knn_index *ix, int64_t id)
@@ -990,7 +1006,7 @@ static int search_ivf(const knn_index *ix, const float *queries, size_t nq, int 
     size_t dim = (size_t)ix->dim, K = (size_t)k;
     int nlist = ix->nlist;
     if (nprobe <= 0) {
-        nprobe = KNN_DEFAULT_NPROBE;
+        nprobe = ix->nprobe > 0 ? ix->nprobe : KNN_DEFAULT_NPROBE;
     }
     if (nprobe > nlist) {
         nprobe = nlist;
