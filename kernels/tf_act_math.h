@@ -32,6 +32,23 @@ static inline LM_HD float op_sigmoid(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
+/* Derivative of an activation expressed through its output y (valid because
+ * every activation here is monotonic and keeps the sign of its input). At the
+ * kinks (x = 0, 6) the derivative is taken as 0, like TF's ReluGrad. */
+static inline LM_HD float op_act_grad(float y, enum op_act act)
+{
+    switch (act) {
+    case OP_ACT_RELU:
+        return y > 0.0f ? 1.0f : 0.0f;
+    case OP_ACT_LEAKY:
+        return y > 0.0f ? 1.0f : 0.1f;
+    case OP_ACT_RELU6:
+        return (y > 0.0f && y < 6.0f) ? 1.0f : 0.0f;
+    default:
+        return 1.0f;
+    }
+}
+
 static inline LM_HD float op_act_apply(float x, enum op_act act)
 {
     switch (act) {

@@ -6,6 +6,8 @@
  * KH*KW*C values in (dy, dx, c) order - exactly the row order of the HWIO
  * filter seen as a [KH*KW*C][Cout] matrix - so the conv is one row-major
  * op_sgemm: out[OH*OW][Cout] = cols[OH*OW][K] * filt[K][Cout].
+ * Backward: dcols = dout * filt^T, scattered back (col2im) into din;
+ * dfilt += cols^T * dout; dbias += column sums of dout.
  */
 #include "kernels/tf_nhwc.h"
 
@@ -99,5 +101,73 @@ void op_tf_conv2d_forward(float *out, float *scratch, const float *in, const flo
         for (int c = 0; c < cout; c++) {
             o[c] = op_act_apply(bias ? o[c] + bias[c] : o[c], act);
         }
+    }
+}
+
+size_t op_tf_conv2d_backward_scratch(const op_tf_geom *g)
+{
+    return 2 * (size_t)g->OH * g->OW * g->KH * g->KW * g->C;
+}
+
+/* Scatter-add the rows of dcols back to the input positions they were read
+ * from (the adjoint of im2col). Serial: windows overlap, and these layers are
+ * small. */
+static void col2im(float *din, const float *dcols, const op_tf_geom *g)
+{
+    const int C = g->C, KH = g->KH, KW = g->KW;
+    const size_t K = (size_t)KH * KW * C;
+    memset(din, 0, (size_t)g->H * g->W * C * sizeof *din);
+    for (int oy = 0; oy < g->OH; oy++) {
+        for (int ox = 0; ox < g->OW; ox++) {
+            const float *row = dcols + ((size_t)oy * g->OW + ox) * K;
+            for (int dy = 0; dy < KH; dy++) {
+                int iy = oy * g->stride + dy - g->pad_top;
+                if (iy < 0 || iy >= g->H) {
+                    continue;
+                }
+                for (int dx = 0; dx < KW; dx++) {
+                    int ix = ox * g->stride + dx - g->pad_left;
+                    if (ix < 0 || ix >= g->W) {
+                        continue;
+                    }
+                    const float *src = row + ((size_t)dy * KW + dx) * C;
+                    float *dst = din + ((size_t)iy * g->W + ix) * C;
+                    for (int c = 0; c < C; c++) {
+                        dst[c] += src[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void op_tf_conv2d_backward(float *din, float *dfilt, float *dbias, float *scratch,
+                           const float *dout, const float *in, const float *filt,
+                           const op_tf_geom *g, int cout)
+{
+    const int M = g->OH * g->OW, K = g->KH * g->KW * g->C;
+    if (dbias) {
+        for (int m = 0; m < M; m++) {
+            for (int c = 0; c < cout; c++) {
+                dbias[c] += dout[(size_t)m * cout + c];
+            }
+        }
+    }
+    if (dfilt) {
+        const float *cols = in;
+        if (!is_pointwise(g)) {
+            im2col(scratch, in, g);
+            cols = scratch;
+        }
+        op_sgemm(1, 0, K, cout, M, 1.0f, cols, K, dout, cout, 1.0f, dfilt, cout);
+    }
+    if (din) {
+        if (is_pointwise(g)) {
+            op_sgemm(0, 1, M, K, cout, 1.0f, dout, cout, filt, cout, 0.0f, din, K);
+            return;
+        }
+        float *dcols = scratch + (size_t)M * K;
+        op_sgemm(0, 1, M, K, cout, 1.0f, dout, cout, filt, cout, 0.0f, dcols, K);
+        col2im(din, dcols, g);
     }
 }

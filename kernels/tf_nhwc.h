@@ -9,10 +9,10 @@
  * bottom/right. Convolutions read padded cells as 0; max-pool ignores them.
  *
  * Sits in kernels/ under models/ (the fdet_/lmk_/frec_/fexp_/fage_ nets).
- * Forward only for now; the shapes and caches are kept explicit so backward
- * passes (input gradients of the recognition net) can be added next to each
- * forward: input gradients will overwrite, parameter gradients accumulate,
- * NULL gradient pointers skip work. All matrix products go through op_sgemm.
+ * Backward passes (used for input gradients of the recognition net, e.g. an
+ * identity loss in inversion) sit next to their forwards. Convention: input
+ * gradients overwrite, parameter gradients accumulate, NULL gradient pointers
+ * skip that work. All matrix products go through op_sgemm.
  * Outputs never alias inputs unless a function says so.
  */
 #ifndef TF_NHWC_H
@@ -31,10 +31,10 @@ enum op_act { OP_ACT_NONE = 0, OP_ACT_RELU = 1, OP_ACT_LEAKY = 2, OP_ACT_RELU6 =
 
 /* Geometry of one windowed op (conv, depthwise, pool). */
 typedef struct op_tf_geom {
-    int H, W, C;          /* input */
-    int KH, KW, stride;   /* window */
+    int H, W, C;        /* input */
+    int KH, KW, stride; /* window */
     int pad_top, pad_left;
-    int OH, OW;           /* output */
+    int OH, OW; /* output */
 } op_tf_geom;
 
 /* Fill g for input H x W x C, a KH x KW window with this stride and padding.
@@ -50,6 +50,16 @@ int op_tf_geom_init(op_tf_geom *g, int H, int W, int C, int KH, int KW, int stri
 size_t op_tf_conv2d_scratch(const op_tf_geom *g);
 void op_tf_conv2d_forward(float *out, float *scratch, const float *in, const float *filt,
                           const float *bias, const op_tf_geom *g, int cout, enum op_act act);
+
+/* Backward of the linear part (conv + bias; apply op_tf_act_backward first
+ * for a fused activation). dout [OH][OW][Cout] -> din [H][W][C] (overwritten),
+ * dfilt [KH][KW][C][Cout] and dbias [Cout] (accumulated); any may be NULL.
+ * in is needed only for dfilt. scratch: op_tf_conv2d_backward_scratch(g)
+ * floats. */
+size_t op_tf_conv2d_backward_scratch(const op_tf_geom *g);
+void op_tf_conv2d_backward(float *din, float *dfilt, float *dbias, float *scratch,
+                           const float *dout, const float *in, const float *filt,
+                           const op_tf_geom *g, int cout);
 
 /* depthwise conv (multiplier 1): out[OH][OW][C] = sum in * filt[KH][KW][C]
  * (+ bias[C] if non-NULL), then act. */
@@ -67,9 +77,20 @@ void op_tf_separable_forward(float *out, float *tmp, const float *in, const floa
 void op_tf_maxpool_forward(float *out, const float *in, const op_tf_geom *g);
 void op_tf_avgpool_forward(float *out, const float *in, const op_tf_geom *g);
 
+/* Pool backward: din [H][W][C] overwritten. Max-pool routes each output's
+ * gradient to the first maximum of its window in scan order (as TF's CPU
+ * kernel), so it needs the forward input. */
+void op_tf_maxpool_backward(float *din, const float *dout, const float *in, const op_tf_geom *g);
+void op_tf_avgpool_backward(float *din, const float *dout, const op_tf_geom *g);
+
 /* dense: y[out] = act(x[in] . w[in][out] + b[out]) (b may be NULL). */
 void op_tf_dense_forward(float *y, const float *x, const float *w, const float *b, int n_in,
                          int n_out, enum op_act act);
+
+/* Dense backward (linear part): dx [in] overwritten, dw [in][out] and db
+ * [out] accumulated; any may be NULL (x needed only for dw). */
+void op_tf_dense_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, int n_in, int n_out);
 
 /* out[i] = act(a[i] + b[i]); out may alias a or b. */
 void op_tf_add_forward(float *out, const float *a, const float *b, size_t n, enum op_act act);
@@ -78,6 +99,23 @@ void op_tf_add_forward(float *out, const float *a, const float *b, size_t n, enu
  * n_pix pixels of C channels (a folded batch norm / face-api "scale" layer). */
 void op_tf_affine_forward(float *x, size_t n_pix, int C, const float *mul, const float *add,
                           enum op_act act);
+
+/* Affine backward for the input: dx = act'(y) * dy * mul[c] (overwritten;
+ * may alias dy). y is the forward output (after act). Parameter gradients of
+ * the affine are not provided (they need the pre-affine input, which the
+ * in-place forward does not keep). */
+void op_tf_affine_backward(float *dx, const float *dy, const float *y, size_t n_pix, int C,
+                           const float *mul, enum op_act act);
+
+/* dx[i] = act'(y[i]) * dy[i], y the forward output (overwritten; may alias dy). */
+void op_tf_act_backward(float *dx, const float *dy, const float *y, size_t n, enum op_act act);
+
+/* Batch normalisation as TF.js computes it (not folded, so results round like
+ * the reference): x = act(offset[c] + (x - mean[c]) * scale[c] /
+ * sqrt(var[c] + eps)), per element in double, in place over n_pix pixels of
+ * C channels. Backward is not provided (only the SSD detector uses it). */
+void op_tf_batchnorm_forward(float *x, size_t n_pix, int C, const float *mean, const float *var,
+                             const float *offset, const float *scale, double eps, enum op_act act);
 
 /* out[i] = act(x[i]) in place. */
 void op_tf_act_forward(float *x, size_t n, enum op_act act);

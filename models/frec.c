@@ -17,6 +17,8 @@
 #include "kernels/tf_nhwc.h"
 #include "models/wt_tfjs.h"
 
+#define FREC_ACT_A0 ((size_t)72 * 72 * 32)
+
 typedef struct cl_w {
     float *f, *b, *mul, *add;
     int k, cin, cout;
@@ -33,11 +35,11 @@ static const struct {
     const char *name;
     int cin, cout, down;
 } res_spec[N_RES] = {
-    {"conv32_1", 32, 32, 0},       {"conv32_2", 32, 32, 0},        {"conv32_3", 32, 32, 0},
-    {"conv64_down", 32, 64, 1},    {"conv64_1", 64, 64, 0},        {"conv64_2", 64, 64, 0},
-    {"conv64_3", 64, 64, 0},       {"conv128_down", 64, 128, 1},   {"conv128_1", 128, 128, 0},
-    {"conv128_2", 128, 128, 0},    {"conv256_down", 128, 256, 1},  {"conv256_1", 256, 256, 0},
-    {"conv256_2", 256, 256, 0},    {"conv256_down_out", 256, 256, 1},
+    {"conv32_1", 32, 32, 0},    {"conv32_2", 32, 32, 0},           {"conv32_3", 32, 32, 0},
+    {"conv64_down", 32, 64, 1}, {"conv64_1", 64, 64, 0},           {"conv64_2", 64, 64, 0},
+    {"conv64_3", 64, 64, 0},    {"conv128_down", 64, 128, 1},      {"conv128_1", 128, 128, 0},
+    {"conv128_2", 128, 128, 0}, {"conv256_down", 128, 256, 1},     {"conv256_1", 256, 256, 0},
+    {"conv256_2", 256, 256, 0}, {"conv256_down_out", 256, 256, 1},
 };
 
 struct frec_model {
@@ -98,17 +100,47 @@ void frec_model_free(frec_model *m)
     }
 }
 
-/* Workspace: A/B/T activation buffers (<= 72*72*32 floats each) and an
- * im2col buffer (<= 72*72*7*7*3 floats, the first layer). */
+/* Activation sizes (fixed by the 150x150 input), llm.c style: the forward
+ * keeps every activation backward needs in the first frec_cache_floats()
+ * floats of its workspace:
+ *   a0 conv32_down output (after relu) 72x72x32, p0 max-pool output 35x35x32,
+ *   per residual block: t1 (conv1 output after relu) and the block output,
+ *   then the 256-D mean. The rest of the workspace is scratch. */
+typedef struct frec_plan {
+    int h_in[N_RES], h_mid[N_RES], h_out[N_RES];
+    size_t off_t1[N_RES], off_out[N_RES], off_mean, cache;
+} frec_plan;
+
+static void plan(frec_plan *p)
+{
+    size_t off = (size_t)72 * 72 * 32 + (size_t)35 * 35 * 32;
+    int h = 35;
+    for (int i = 0; i < N_RES; i++) {
+        int co = res_spec[i].cout;
+        p->h_in[i] = h;
+        p->h_mid[i] = res_spec[i].down ? (h - 3) / 2 + 1 : h;
+        p->h_out[i] = res_spec[i].down ? h / 2 : h;
+        p->off_t1[i] = off;
+        off += (size_t)p->h_mid[i] * p->h_mid[i] * co;
+        p->off_out[i] = off;
+        off += (size_t)p->h_out[i] * p->h_out[i] * co;
+        h = p->h_out[i];
+    }
+    p->off_mean = off;
+    p->cache = off + 256;
+}
+
 #define FREC_ACT ((size_t)72 * 72 * 32)
 #define FREC_COL ((size_t)72 * 72 * 7 * 7 * 3)
 
 size_t frec_ws_floats(void)
 {
-    return 4 * FREC_ACT + FREC_COL;
+    frec_plan p;
+    plan(&p);
+    return p.cache + 2 * FREC_ACT + FREC_COL;
 }
 
-/* conv + bias, then scale (mul, add), then optional relu. Returns out size. */
+/* conv + bias, then scale (mul, add), then optional relu. */
 static void conv_layer(float *out, float *col, const float *in, const cl_w *c, int H, int W,
                        int stride, enum op_tf_pad pad, int relu, int *OH, int *OW)
 {
@@ -121,22 +153,23 @@ static void conv_layer(float *out, float *col, const float *in, const cl_w *c, i
     *OW = g.OW;
 }
 
-/* x [h][h][cin] -> out [h'][h'][cout]; T, U scratch activations. */
-static void residual(float *out, float *T, float *U, float *col, const float *x, const res_w *r,
-                     int *h)
+/* One residual block: x [h][h][cin] -> out [h'][h'][cout]; t1 keeps conv1's
+ * output; U, T, col scratch. */
+static void residual(float *out, float *t1, float *U, float *T, float *col, const float *x,
+                     const res_w *r, int h)
 {
     int oh, ow, h2, w2;
     if (!r->down) {
-        conv_layer(T, col, x, &r->c1, *h, *h, 1, OP_TF_SAME, 1, &oh, &ow);
-        conv_layer(U, col, T, &r->c2, oh, ow, 1, OP_TF_SAME, 0, &h2, &w2);
+        conv_layer(t1, col, x, &r->c1, h, h, 1, OP_TF_SAME, 1, &oh, &ow);
+        conv_layer(U, col, t1, &r->c2, oh, ow, 1, OP_TF_SAME, 0, &h2, &w2);
         op_tf_add_forward(out, U, x, (size_t)h2 * w2 * r->c2.cout, OP_ACT_RELU);
         return;
     }
-    conv_layer(T, col, x, &r->c1, *h, *h, 2, OP_TF_VALID, 1, &oh, &ow);
-    conv_layer(U, col, T, &r->c2, oh, ow, 1, OP_TF_SAME, 0, &h2, &w2);
+    conv_layer(t1, col, x, &r->c1, h, h, 2, OP_TF_VALID, 1, &oh, &ow);
+    conv_layer(U, col, t1, &r->c2, oh, ow, 1, OP_TF_SAME, 0, &h2, &w2);
     /* b = avgpool 2x2 s2 VALID of x, channel-padded with zeros to cout. */
     op_tf_geom g;
-    op_tf_geom_init(&g, *h, *h, r->c1.cin, 2, 2, 2, OP_TF_VALID);
+    op_tf_geom_init(&g, h, h, r->c1.cin, 2, 2, 2, OP_TF_VALID);
     op_tf_avgpool_forward(T, x, &g);
     const int hb = g.OH, cin = r->c1.cin, cout = r->c2.cout;
     /* a may be one smaller than b: zero row at the bottom, column at the right. */
@@ -153,30 +186,119 @@ static void residual(float *out, float *T, float *U, float *col, const float *x,
             }
         }
     }
-    *h = hb;
 }
 
 void frec_forward(const frec_model *m, float desc[FREC_DIM], float *ws, const float *in)
 {
-    float *A = ws, *B = ws + FREC_ACT, *T = ws + 2 * FREC_ACT, *U = ws + 3 * FREC_ACT;
-    float *col = ws + 4 * FREC_ACT;
+    frec_plan p;
+    plan(&p);
+    float *a0 = ws, *p0 = ws + FREC_ACT_A0;
+    float *U = ws + p.cache, *T = U + FREC_ACT, *col = T + FREC_ACT;
     int oh, ow;
-    conv_layer(A, col, in, &m->first, FREC_SIZE, FREC_SIZE, 2, OP_TF_VALID, 1, &oh, &ow);
+    conv_layer(a0, col, in, &m->first, FREC_SIZE, FREC_SIZE, 2, OP_TF_VALID, 1, &oh, &ow);
     op_tf_geom g;
     op_tf_geom_init(&g, oh, ow, 32, 3, 3, 2, OP_TF_VALID);
-    op_tf_maxpool_forward(B, A, &g);
-    int h = g.OH;
-    float *cur = B, *nxt = A;
+    op_tf_maxpool_forward(p0, a0, &g);
+    const float *cur = p0;
     for (int i = 0; i < N_RES; i++) {
-        residual(nxt, T, U, col, cur, &m->res[i], &h);
-        float *t = cur;
-        cur = nxt;
-        nxt = t;
+        float *out = ws + p.off_out[i];
+        residual(out, ws + p.off_t1[i], U, T, col, cur, &m->res[i], p.h_in[i]);
+        cur = out;
     }
-    float mean[256];
+    int h = p.h_out[N_RES - 1];
+    float *mean = ws + p.off_mean;
     op_tf_geom_init(&g, h, h, 256, h, h, 1, OP_TF_VALID);
     op_tf_avgpool_forward(mean, cur, &g);
     op_tf_dense_forward(desc, mean, m->fc, NULL, 256, FREC_DIM, OP_ACT_NONE);
+}
+
+size_t frec_backward_ws_floats(void)
+{
+    return 4 * FREC_ACT + 2 * FREC_COL;
+}
+
+/* Backward of conv_layer for the input only: dy (gradient of the layer
+ * output y) -> dx. dy is modified (turned into the conv output gradient). */
+static void conv_layer_backward(float *dx, float *dy, const float *y, const cl_w *c, int H, int W,
+                                int stride, enum op_tf_pad pad, int relu, float *scratch)
+{
+    op_tf_geom g;
+    op_tf_geom_init(&g, H, W, c->cin, c->k, c->k, stride, pad);
+    op_tf_affine_backward(dy, dy, y, (size_t)g.OH * g.OW, c->cout, c->mul,
+                          relu ? OP_ACT_RELU : OP_ACT_NONE);
+    op_tf_conv2d_backward(dx, NULL, NULL, scratch, dy, NULL, c->f, &g, c->cout);
+}
+
+/* Block backward: dout (gradient of the block output, modified) -> dx
+ * (overwritten); G1, G2 scratch activations. */
+static void residual_backward(float *dx, float *dout, float *G1, float *G2, float *scratch,
+                              const float *out, const float *t1, const res_w *r, int h_in,
+                              int h_mid, int h_out)
+{
+    const int cin = r->c1.cin, cout = r->c2.cout;
+    const size_t n_out = (size_t)h_out * h_out * cout;
+    op_tf_act_backward(dout, dout, out, n_out, OP_ACT_RELU);
+    /* Main path: gradient of conv2's output a = dout restricted to a's area. */
+    for (int y = 0; y < h_mid; y++) {
+        for (int x = 0; x < h_mid; x++) {
+            memcpy(G1 + ((size_t)y * h_mid + x) * cout, dout + ((size_t)y * h_out + x) * cout,
+                   (size_t)cout * sizeof *G1);
+        }
+    }
+    /* conv2's output y2 is linear (no relu): pass y = NULL-free dummy via act NONE. */
+    op_tf_geom g2;
+    op_tf_geom_init(&g2, h_mid, h_mid, cout, 3, 3, 1, OP_TF_SAME);
+    op_tf_affine_backward(G1, G1, G1, (size_t)h_mid * h_mid, cout, r->c2.mul, OP_ACT_NONE);
+    op_tf_conv2d_backward(G2, NULL, NULL, scratch, G1, NULL, r->c2.f, &g2, cout);
+    conv_layer_backward(dx, G2, t1, &r->c1, h_in, h_in, r->down ? 2 : 1,
+                        r->down ? OP_TF_VALID : OP_TF_SAME, 1, scratch);
+    /* Shortcut. */
+    if (!r->down) {
+        for (size_t i = 0; i < n_out; i++) {
+            dx[i] += dout[i];
+        }
+        return;
+    }
+    for (int y = 0; y < h_out; y++) {
+        for (int x = 0; x < h_out; x++) {
+            memcpy(G1 + ((size_t)y * h_out + x) * cin, dout + ((size_t)y * h_out + x) * cout,
+                   (size_t)cin * sizeof *G1);
+        }
+    }
+    op_tf_geom gp;
+    op_tf_geom_init(&gp, h_in, h_in, cin, 2, 2, 2, OP_TF_VALID);
+    op_tf_avgpool_backward(G2, G1, &gp);
+    const size_t n_in = (size_t)h_in * h_in * cin;
+    for (size_t i = 0; i < n_in; i++) {
+        dx[i] += G2[i];
+    }
+}
+
+void frec_backward(const frec_model *m, float *din, float *bws, const float *ws, const float *in,
+                   const float ddesc[FREC_DIM])
+{
+    (void)in;
+    frec_plan p;
+    plan(&p);
+    float *gA = bws, *gB = bws + FREC_ACT, *G1 = bws + 2 * FREC_ACT, *G2 = bws + 3 * FREC_ACT;
+    float *scratch = bws + 4 * FREC_ACT;
+    float dmean[256];
+    op_tf_dense_backward(dmean, NULL, NULL, ddesc, NULL, m->fc, 256, FREC_DIM);
+    int h = p.h_out[N_RES - 1];
+    op_tf_geom g;
+    op_tf_geom_init(&g, h, h, 256, h, h, 1, OP_TF_VALID);
+    op_tf_avgpool_backward(gA, dmean, &g);
+    for (int i = N_RES - 1; i >= 0; i--) {
+        residual_backward(gB, gA, G1, G2, scratch, ws + p.off_out[i], ws + p.off_t1[i], &m->res[i],
+                          p.h_in[i], p.h_mid[i], p.h_out[i]);
+        float *t = gA;
+        gA = gB;
+        gB = t;
+    }
+    /* gA: gradient of p0 (max-pool output). */
+    op_tf_geom_init(&g, 72, 72, 32, 3, 3, 2, OP_TF_VALID);
+    op_tf_maxpool_backward(gB, gA, ws, &g);
+    conv_layer_backward(din, gB, ws, &m->first, FREC_SIZE, FREC_SIZE, 2, OP_TF_VALID, 1, scratch);
 }
 
 int frec_describe(const frec_model *m, float desc[FREC_DIM], const uint8_t *rgb, int W, int H,

@@ -5,8 +5,8 @@
  * output the 128-D descriptor, NOT L2-normalised. Same person: Euclidean
  * distance < 0.6 (face-api's FaceMatcher threshold).
  *
- * The forward keeps every activation in a caller-provided workspace so a
- * backward (input gradient for an identity loss) can be added beside it.
+ * The forward keeps every activation in a caller-provided workspace, and
+ * frec_backward gives the input gradient (for an identity loss).
  */
 #ifndef FREC_H
 #define FREC_H
@@ -29,9 +29,20 @@ int frec_model_load(frec_model **out, const char *models_dir, lm_err *err);
 void frec_model_free(frec_model *m);
 
 /* Raw network: in [150][150][3] normalised -> desc [128]; ws at least
- * frec_ws_floats() floats. Thread-safe for distinct ws. */
+ * frec_ws_floats() floats. The forward leaves every activation backward needs
+ * in ws. Thread-safe for distinct ws. */
 size_t frec_ws_floats(void);
 void frec_forward(const frec_model *m, float desc[FREC_DIM], float *ws, const float *in);
+
+/* Input gradient (weights frozen), e.g. for an identity loss in inversion:
+ * given ddesc = dL/ddesc, writes din = dL/din [150][150][3] (gradient w.r.t.
+ * the normalised input; multiply by 1/255 for 0..255 pixel values). ws must
+ * hold the activations of the frec_forward call on the same input; bws is
+ * scratch of frec_backward_ws_floats() floats. ReLU kinks take derivative 0,
+ * max-pool routes to the first maximum (TF's conventions). */
+size_t frec_backward_ws_floats(void);
+void frec_backward(const frec_model *m, float *din, float *bws, const float *ws, const float *in,
+                   const float ddesc[FREC_DIM]);
 
 /* Descriptor of the integer crop `crop` of an RGB8 image [H][W][3] (crop inside
  * the image; face-api uses the dlib-style rectangle of faces_dlib_rect).

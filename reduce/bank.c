@@ -205,6 +205,7 @@ static int solve(const bank_config *cfg, const svm_problem *tr, const svm_proble
     if (cfg->C > 0.0) {
         par.C = cfg->C;
         svm_stats st;
+        memset(&st, 0, sizeof st);
         rc = svm_train(tr, &par, comm, jb->w, 0, &st, err);
         int64_t c = 0, t = 0;
         if (rc == 0) {

@@ -150,6 +150,8 @@ class GenConfig:
             raise ValueError(f"c_dim={self.c_dim}: conditional generators are not supported")
         if act != "lrelu":
             raise ValueError(f"mapping activation {act!r} not supported (lrelu only)")
+        if sk.get("activation", "lrelu") != "lrelu":
+            raise ValueError(f"synthesis activation {sk.get('activation')!r} not supported (lrelu only)")
         if arch != "skip":
             raise ValueError(f"synthesis architecture {arch!r} not supported (skip only)")
         if list(filt) != [1, 3, 3, 1]:

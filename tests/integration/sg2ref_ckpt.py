@@ -6,6 +6,8 @@
   sg2ref_ckpt.py to-nvlabs-pickle IN.safetensors OUT.pkl
   sg2ref_ckpt.py evil-pickle OUT MARKER_FILE [--torch-save zip|legacy]
   sg2ref_ckpt.py compare A.safetensors B.safetensors [--skip NAME]...
+  sg2ref_ckpt.py make-all IN.safetensors DIR      (every file test_convert.sh needs)
+  sg2ref_ckpt.py check ORIG.safetensors GOLDEN.safetensors DIR   (its in-process checks)
 
 to-nvlabs-pickle imitates stylegan2-ada-pytorch's network pickles: persistent
 classes whose __reduce__ calls torch_utils.persistence._reconstruct_persistent_obj
@@ -226,6 +228,84 @@ def compare(a, b, skip):
     return 1 if bad else 0
 
 
+def make_all(src, d):
+    """Every checkpoint test_convert.sh needs, written in one process."""
+    to_rosinality(src, f"{d}/r_zip.pt")
+    to_rosinality(src, f"{d}/r_legacy.pt", legacy=True)
+    to_rosinality(src, f"{d}/noavg.pt", latent_avg=False)
+    to_rosinality(src, f"{d}/extra.pt", extra="convs.99.conv.weight")
+    to_rosinality(src, f"{d}/drop.pt", drop="convs.3.noise.weight")
+    to_nvlabs_pickle(src, f"{d}/n.pkl")
+    for kind in ("pickle", "zip", "legacy"):
+        evil_pickle(f"{d}/evil_{kind}", f"{d}/pwned_{kind}", None if kind == "pickle" else kind)
+    for name, n in (("r_zip.pt", 40000), ("n.pkl", 40000), ("r_legacy.pt", 60000)):
+        with open(f"{d}/{name}", "rb") as f:
+            head = f.read(n)
+        with open(f"{d}/trunc_{name}", "wb") as f:
+            f.write(head)
+    with open(f"{d}/badhdr.safetensors", "wb") as f:
+        f.write(b"\xff\xff\x00\x00\x00\x00\x00\x00{}")
+    print(f"checkpoints written to {d}")
+
+
+def check(orig, golden, d):
+    """In-process checks of test_convert.sh (one torch import instead of dozens)."""
+    import contextlib
+    import io as _io
+    import convert_weights
+    fails = 0
+
+    def report(good, what, detail=""):
+        nonlocal fails
+        print(("ok   " if good else "FAIL ") + what + (f": {detail}" if detail else ""))
+        fails += 0 if good else 1
+
+    def quiet(fn, *args):
+        out, err = _io.StringIO(), _io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = fn(*args)
+        return rc, out.getvalue() + err.getvalue()
+
+    # converted by the CLI in test_convert.sh: identical tensors/config and outputs (tol 0)
+    for name in ("r_zip", "r_legacy", "n"):
+        rc, log = quiet(compare, orig, f"{d}/{name}.safetensors", set())
+        report(rc == 0, f"{name}: identical tensors and config", log.strip().splitlines()[-1])
+        rc, log = quiet(sg2_ref.main, ["verify", "--weights", f"{d}/{name}.safetensors", "--golden", golden,
+                                       "--dtypes", "float32", "--tol", "0"])
+        report(rc == 0, f"{name}: identical outputs (img, truncation, all gradients; tol 0)",
+               log.strip().splitlines()[-1])
+    # no latent_avg: w_avg is estimated, everything else identical
+    rc, log = quiet(convert_weights.main, [f"{d}/noavg.pt", "--out", f"{d}/noavg.safetensors",
+                                           "--w-avg-samples", "2000"])
+    report(rc == 0, "rosinality without latent_avg converted", log.strip().splitlines()[-1][:100])
+    if rc == 0:
+        rc, log = quiet(compare, orig, f"{d}/noavg.safetensors", {"mapping.w_avg"})
+        report(rc == 0, "no latent_avg: all tensors but w_avg identical", log.strip().splitlines()[-1])
+    # rejections: exit 2, a message naming the problem, no output file
+    cases = [
+        ("extra.pt", "unknown tensors in g_ema"),
+        ("drop.pt", "missing tensor g_ema.convs.3.noise.weight"),
+        ("trunc_r_zip.pt", "not a valid zip"),
+        ("trunc_r_legacy.pt", "truncated"),
+        ("trunc_n.pkl", "trunc_n.pkl"),
+        ("evil_pickle", "refusing to load global"),
+        ("evil_zip", "refusing to load global"),
+        ("evil_legacy", "refusing to load global"),
+    ]
+    for name, msg in cases:
+        out = f"{d}/rejected.safetensors"
+        rc, log = quiet(convert_weights.main, [f"{d}/{name}", "--out", out])
+        good = rc == 2 and msg in log and not os.path.exists(out)
+        report(good, f"{name} rejected", log.strip().splitlines()[-1][:120] if log.strip() else f"exit {rc}")
+    for kind in ("pickle", "zip", "legacy"):
+        report(not os.path.exists(f"{d}/pwned_{kind}"), f"evil {kind}: payload did not run")
+    rc, log = quiet(sg2_ref.main, ["golden", "--weights", f"{d}/badhdr.safetensors", "--out", f"{d}/x.safetensors"])
+    report(rc == 2 and "runs beyond the file" in log, "safetensors header beyond the file rejected",
+           log.strip().splitlines()[-1][:120] if log.strip() else f"exit {rc}")
+    print(f"check: {fails} failure(s)")
+    return 1 if fails else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -247,8 +327,19 @@ def main():
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--skip", action="append", default=[])
+    p = sub.add_parser("make-all")
+    p.add_argument("src")
+    p.add_argument("dir")
+    p = sub.add_parser("check")
+    p.add_argument("orig")
+    p.add_argument("golden")
+    p.add_argument("dir")
     a = ap.parse_args()
-    if a.cmd == "to-rosinality":
+    if a.cmd == "make-all":
+        make_all(a.src, a.dir)
+    elif a.cmd == "check":
+        return check(a.orig, a.golden, a.dir)
+    elif a.cmd == "to-rosinality":
         to_rosinality(a.src, a.dst, not a.no_latent_avg, a.extra, a.drop, a.legacy)
     elif a.cmd == "to-nvlabs-pickle":
         to_nvlabs_pickle(a.src, a.dst)

@@ -1,11 +1,11 @@
 /*
  * test_sg2_golden.c - the C generator against NVlabs stylegan2-ada-pytorch outputs
- * (tests/golden/stylegan2/, see its README): mapping, truncation, every intermediate
- * activation, images with const and without noise, gradients w.r.t. ws, z and the noise
- * buffers of loss = sum(img * R).
- * Tolerances: 1e-4 of the tensor's largest magnitude for forward values (float32
- * round-off across ~20 layers stays below 1e-5 here); 1e-3 for gradients (longer chains,
- * demodulation term); the reference's own fused vs non-fused difference is ~3e-6.
+ * (tests/golden/stylegan2/, see its README) and, for a generator with conv_clamp, against
+ * the project's independent PyTorch implementation tools/sg2_ref.py: mapping, truncation, every
+ * intermediate activation, images with const and without noise, gradients w.r.t. ws, z and the
+ * noise buffers of loss = sum(img * R). Tolerances: 1e-4 of the tensor's largest magnitude for
+ * forward values (float32 round-off across ~20 layers stays below 1e-5 here); 1e-3 for gradients
+ * (longer chains, demodulation term); the reference's own fused vs non-fused difference is ~3e-6.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,7 +67,8 @@ static void run_golden(const char *tag)
         fail_msg("open %s: %s", gpath, lm_err_msg(&err, rc));
     }
     const sg2_config *cfg = sg2_model_config(m);
-    int n = 2, R = cfg->img_resolution, nws = cfg->num_ws, Wd = cfg->w_dim;
+    const char *bm = wt_safetensors_meta(g, "batch");
+    int n = bm ? atoi(bm) : 2, R = cfg->img_resolution, nws = cfg->num_ws, Wd = cfg->w_dim;
     printf("%s: R=%d num_ws=%d w_dim=%d mapping=%d\n", tag, R, nws, Wd, cfg->mapping_layers);
     sg2_ctx *ctx = NULL;
     assert_int_equal(sg2_ctx_create(&ctx, m, n, &err), 0);
@@ -79,7 +80,7 @@ static void run_golden(const char *tag)
     float *ws = malloc(sizeof(float) * nwsf), *wst = malloc(sizeof(float) * nwsf);
     float *act = malloc(sizeof(float) * (size_t)n * 4096 * 64 * 64);
     assert_non_null(act);
-    assert_int_equal(sg2_mapping_forward(ctx, z, n, w), 0);
+    assert_int_equal(sg2_mapping_forward(ctx, z, n, w, NULL), 0);
     for (int l = 0; l < cfg->mapping_layers; l++) {
         char nm[64];
         snprintf(nm, sizeof nm, "mapping.fc%d", l);
@@ -101,10 +102,22 @@ static void run_golden(const char *tag)
     float *gws = golden(g, "ws", NULL);
     size_t nimg = (size_t)n * cfg->img_channels * R * R;
     float *img = malloc(sizeof(float) * nimg);
-    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_NONE, NULL, img), 0);
+    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_NONE, NULL, img, NULL), 0);
     ok &= check_golden(g, "img_nonoise", img, TOL_FWD);
-    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img), 0);
+    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img, NULL), 0);
     ok &= check_golden(g, "img", img, TOL_FWD);
+    float *img_acts = NULL; /* the act.* checks below need the ws forward state */
+    if (wt_safetensors_find(g, "img_psi0p7")) {
+        float *gwt = golden(g, "ws_psi0p7", NULL);
+        img_acts = malloc(sizeof(float) * nimg);
+        assert_int_equal(sg2_synthesis_forward(ctx, gwt, n, SG2_NOISE_CONST, NULL, img_acts, NULL),
+                         0);
+        ok &= check_golden(g, "img_psi0p7", img_acts, TOL_FWD);
+        assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img_acts, NULL),
+                         0);
+        free(gwt);
+        free(img_acts);
+    }
     for (int i = 0; i < wt_safetensors_count(g); i++) {
         const wt_tensor *t = wt_safetensors_at(g, i);
         if (strncmp(t->name, "act.synthesis.", 14) != 0) {
@@ -129,7 +142,7 @@ static void run_golden(const char *tag)
         int r = sg2_model_noise_res(m, i, NULL);
         dnoise[i] = malloc(sizeof(float) * (size_t)n * r * r);
     }
-    assert_int_equal(sg2_synthesis_backward(ctx, Rt, dws, dnoise), 0);
+    assert_int_equal(sg2_synthesis_backward(ctx, Rt, dws, dnoise, NULL), 0);
     ok &= check_golden(g, "grad_ws", dws, TOL_GRAD);
     for (int i = 0; i < nn; i++) {
         const char *lname;
@@ -144,9 +157,13 @@ static void run_golden(const char *tag)
         ok &= check_golden(g, nm, dnoise[i], TOL_GRAD);
     }
     /* z: W broadcast (psi 1) then the mapping backward. */
-    float *dw = malloc(sizeof(float) * (size_t)n * Wd), *dz = malloc(sizeof(float) * (size_t)n * cfg->z_dim);
+    float *dw = malloc(sizeof(float) * (size_t)n * Wd),
+          *dz = malloc(sizeof(float) * (size_t)n * cfg->z_dim);
     sg2_ws_grad_to_w(dw, dws, n, nws, Wd, 1.0f, 0);
-    assert_int_equal(sg2_mapping_backward(ctx, dw, dz), 0);
+    if (wt_safetensors_find(g, "grad_w")) {
+        ok &= check_golden(g, "grad_w", dw, TOL_GRAD);
+    }
+    assert_int_equal(sg2_mapping_backward(ctx, dw, dz, NULL), 0);
     ok &= check_golden(g, "grad_z", dz, TOL_GRAD);
 
     for (int i = 0; i < nn; i++) {
@@ -182,11 +199,20 @@ static void test_golden_res64(void **state)
     run_golden("res64");
 }
 
+/* conv_clamp 1.0 (thousands of clamped values), batch 3, 4 mapping layers: the clamp path
+ * against the independent PyTorch implementation tools/sg2_ref.py (float64 compute). */
+static void test_golden_sg2ref_clamp16(void **state)
+{
+    (void)state;
+    run_golden("sg2ref_clamp16");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_res32),
         cmocka_unit_test(test_golden_res64),
+        cmocka_unit_test(test_golden_sg2ref_clamp16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

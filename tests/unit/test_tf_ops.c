@@ -3,7 +3,10 @@
  * loops written straight from TensorFlow's definitions: conv2d (im2col +
  * sgemm) and depthwise conv with SAME (asymmetric: extra pad bottom/right)
  * and VALID padding and strides 1-2, separable conv, max pooling ignoring
- * padded cells, average pooling, geometry, softmax and greedy NMS.
+ * padded cells, average pooling, geometry, softmax and greedy NMS; and the
+ * backward passes by exact adjoint (dot-product) identities, since these ops
+ * are linear (or, for max-pool, a selection): <A x, y> = <x, A^T y> with sums
+ * in double, tolerance 1e-5 relative.
  * Tolerance 1e-5 relative to the output's largest magnitude (float32 sums of
  * at most a few hundred terms); a one-pixel padding shift gives O(1) errors.
  */
@@ -135,7 +138,7 @@ static void conv_case(int H, int W, int C, int K, int S, int same, int CO)
 static void test_conv(void **s)
 {
     (void)s;
-    conv_case(9, 7, 3, 3, 2, 1, 5);   /* SAME stride 2: pad 0 top, 1 bottom on odd/even sizes */
+    conv_case(9, 7, 3, 3, 2, 1, 5); /* SAME stride 2: pad 0 top, 1 bottom on odd/even sizes */
     conv_case(8, 8, 4, 3, 2, 1, 6);
     conv_case(11, 10, 3, 7, 2, 0, 4); /* VALID 7x7 stride 2 (recognition's first layer) */
     conv_case(6, 5, 8, 1, 1, 0, 3);   /* pointwise fast path */
@@ -250,12 +253,110 @@ static void test_softmax_nms(void **s)
     assert_int_equal(op_nms_forward(keep, scr, boxes, scores, 3, 0.9f, 1), 1);
 }
 
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += (double)a[i] * b[i];
+    }
+    return s;
+}
+
+static void adjoint_eq(const char *what, double lhs, double rhs)
+{
+    double rel = fabs(lhs - rhs) / fmax(fabs(lhs), 1e-30);
+    fprintf(stderr, "%s: <Ax,y> %.9g <x,A'y> %.9g (rel %.2g)\n", what, lhs, rhs, rel);
+    assert_true(rel <= 1e-5);
+}
+
+static void conv_adjoint(int H, int W, int C, int K, int S, int same, int CO)
+{
+    op_tf_geom g;
+    op_tf_geom_init(&g, H, W, C, K, K, S, same ? OP_TF_SAME : OP_TF_VALID);
+    size_t ni = (size_t)H * W * C, no = (size_t)g.OH * g.OW * CO, nf = (size_t)K * K * C * CO;
+    float *x = rnd(ni), *f = rnd(nf), *y = rnd(no), *df_dir = rnd(nf);
+    float *out = malloc(no * sizeof *out), *dx = malloc(ni * sizeof *dx);
+    float *df = calloc(nf, sizeof *df), *db = calloc((size_t)CO, sizeof *db);
+    float *scr =
+        malloc((op_tf_conv2d_backward_scratch(&g) + op_tf_conv2d_scratch(&g) + 1) * sizeof *scr);
+    op_tf_conv2d_backward(dx, df, db, scr, y, x, f, &g, CO);
+    op_tf_conv2d_forward(out, scr, x, f, NULL, &g, CO, OP_ACT_NONE);
+    char name[96];
+    snprintf(name, sizeof name, "conv %dx%dx%d k%d s%d %s -> %d: din", H, W, C, K, S,
+             same ? "SAME" : "VALID", CO);
+    adjoint_eq(name, dot(out, y, no), dot(x, dx, ni));
+    op_tf_conv2d_forward(out, scr, x, df_dir, NULL, &g, CO, OP_ACT_NONE);
+    snprintf(name, sizeof name, "conv k%d s%d %s: dfilt", K, S, same ? "SAME" : "VALID");
+    adjoint_eq(name, dot(out, y, no), dot(df_dir, df, nf));
+    double sy = 0;
+    for (size_t i = 0; i < no; i++) {
+        sy += y[i] * (double)1.0;
+    }
+    double sb = 0;
+    for (int c = 0; c < CO; c++) {
+        sb += db[c];
+    }
+    adjoint_eq("conv dbias (sum of dout)", sy, sb);
+    free(x), free(f), free(y), free(df_dir), free(out), free(dx), free(df), free(db), free(scr);
+}
+
+static void test_backward(void **s)
+{
+    (void)s;
+    conv_adjoint(9, 7, 3, 3, 2, 1, 5);
+    conv_adjoint(11, 11, 3, 7, 2, 0, 4);
+    conv_adjoint(8, 8, 4, 3, 2, 0, 6);
+    conv_adjoint(6, 5, 8, 1, 1, 0, 3);
+    conv_adjoint(7, 7, 4, 1, 2, 1, 5);
+    conv_adjoint(5, 6, 2, 3, 1, 1, 3);
+    /* avg-pool 2x2 s2 VALID on an odd size, and a global mean. */
+    op_tf_geom g;
+    op_tf_geom_init(&g, 7, 7, 3, 2, 2, 2, OP_TF_VALID);
+    float *x = rnd(147), *y = rnd(147), *out = malloc(147 * sizeof *out), *dx = malloc(147 * 4);
+    op_tf_avgpool_forward(out, x, &g);
+    op_tf_avgpool_backward(dx, y, &g);
+    adjoint_eq("avgpool 2x2 s2 VALID", dot(out, y, (size_t)g.OH * g.OW * 3), dot(x, dx, 147));
+    op_tf_geom_init(&g, 7, 7, 3, 7, 7, 1, OP_TF_VALID);
+    op_tf_avgpool_forward(out, x, &g);
+    op_tf_avgpool_backward(dx, y, &g);
+    adjoint_eq("global mean", dot(out, y, 3), dot(x, dx, 147));
+    /* max-pool: the linearisation is a selection. Distinct values 8 apart,
+     * a step below 1 on a 1/1024 grid so every sum and difference is exact. */
+    float *base = malloc(147 * sizeof *base), *xp = malloc(147 * sizeof *xp);
+    for (int i = 0; i < 147; i++) {
+        base[i] = (float)(8 * ((i * 37) % 147));
+        x[i] = roundf(x[i] * 1024.0f) / 1024.0f;
+    }
+    op_tf_geom_init(&g, 7, 7, 3, 3, 3, 2, OP_TF_VALID);
+    size_t no = (size_t)g.OH * g.OW * 3;
+    float *o0 = malloc(no * sizeof *o0);
+    op_tf_maxpool_forward(o0, base, &g);
+    for (int i = 0; i < 147; i++) {
+        xp[i] = base[i] + x[i];
+    }
+    op_tf_maxpool_forward(out, xp, &g);
+    for (size_t i = 0; i < no; i++) {
+        out[i] = out[i] - o0[i];
+    }
+    op_tf_maxpool_backward(dx, y, base, &g);
+    adjoint_eq("maxpool 3x3 s2 VALID", dot(out, y, no), dot(x, dx, 147));
+    /* dense */
+    float *w = rnd(12), *dw = calloc(12, sizeof *dw), *wd = rnd(12), yd[3], dxd[4], db[3] = {0};
+    op_tf_dense_forward(out, x, w, NULL, 4, 3, OP_ACT_NONE);
+    op_tf_dense_backward(dxd, dw, db, y, x, w, 4, 3);
+    adjoint_eq("dense dx", dot(out, y, 3), dot(x, dxd, 4));
+    op_tf_dense_forward(yd, x, wd, NULL, 4, 3, OP_ACT_NONE);
+    adjoint_eq("dense dw", dot(yd, y, 3), dot(wd, dw, 12));
+    free(x), free(y), free(out), free(dx), free(base), free(xp), free(o0), free(w), free(dw),
+        free(wd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_geom),      cmocka_unit_test(test_conv),
-        cmocka_unit_test(test_separable), cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_softmax_nms),
+        cmocka_unit_test(test_geom),        cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_separable),   cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_softmax_nms), cmocka_unit_test(test_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
