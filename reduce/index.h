@@ -171,7 +171,6 @@ typedef struct knn_search_params {
     int nprobe;   /* IVF lists to scan (0: the index's stored default, else
                      KNN_DEFAULT_NPROBE; clamped to nlist);
                      for farthest, the lists with the farthest centroids */
-    int skip_label_of_query; /* reserved, must be 0 */
 } knn_search_params;
 
 /* Search nq queries (IN, nq x dim row-major). Results, row per query, best
@@ -238,7 +237,7 @@ struct lm_store;
 /* Collective over comm (after knn_index_build): every rank loads
  * OUTDIR/index/identities.lmi, joins its items (knn_join_compute with cfg->k,
  * cfg->exclude_self) and writes one record per item to LM_DB_MATCHES of its
- * shard (KEPT-free: shard is only used during the call): key = item key, value
+ * shard (IN: used only during the call): key = item key, value
  * dtype F64 dims [k, 2], row j = (identity id, distance) of the j-th best
  * match, (-1, NaN) padding. Returns the same code on every rank.
  * Errors: as knn_index_load, LM_ESTORE, LM_EMPI. */
