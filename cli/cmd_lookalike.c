@@ -37,7 +37,7 @@ static void usage(FILE *f)
             "  --farthest           also list the k farthest (the booth's \"bad news\")\n"
             "  --level L            identity, image or both (default both; identity needs\n"
             "                       identities.lmi)\n"
-            "  --nprobe N           IVF lists to scan (default 16)\n"
+            "  --nprobe N           IVF lists to scan (default: [index] nprobe of the build, 16)\n"
             "  --json               one JSON document on stdout instead of text\n"
             "  --strip OUT.png      IMAGE queries: a PNG strip of the query face and its k\n"
             "                       nearest images (160 px tiles; faces cropped when found)\n"
@@ -462,7 +462,7 @@ int cmd_lookalike(int argc, char **argv)
                 printf("%s (%s", lists[l].title, dname);
                 if (knn_index_kind(lists[l].ix) == KNN_KIND_IVF) {
                     printf(", ivf nlist %d nprobe %ld", knn_index_nlist(lists[l].ix),
-                           nprobe ? nprobe : (long)KNN_DEFAULT_NPROBE);
+                           nprobe ? nprobe : (long)knn_index_nprobe(lists[l].ix));
                 }
                 printf("):\n");
                 for (long j = 0; j < k; j++) {

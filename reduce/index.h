@@ -42,7 +42,7 @@
  *                   identity centroids)
  *        32 u64     count (entries)
  *        40 u32     nlist (IVF lists; 0 for exact)
- *        44 u32     reserved (0)
+ *        44 u32     default nprobe for IVF searches (0: KNN_DEFAULT_NPROBE)
  *        48 u64     offset of vectors   f32[count][dim], in stored-row order
  *                                       (IVF: grouped by list)
  *        56 u64     offset of norms     f32[count], squared norm of each stored row
@@ -130,6 +130,11 @@ int knn_index_create(knn_index **out, const float *vecs, size_t n, int dim,
                      const int32_t *labels, const float *centroids, int nlist,
                      const int32_t *assign, uint32_t flags, lm_err *err);
 
+/* Store the default nprobe of IVF searches in the header (saved with the
+ * index; used when knn_search_params.nprobe is 0). nprobe <= 0 clears it.
+ * Only for an index from knn_index_create (a loaded one is read-only). */
+void knn_index_set_nprobe(knn_index *ix, int nprobe);
+
 /* Write the index to path (written to path.tmp, fsynced, renamed). Errors: -errno
  * naming the file. */
 int knn_index_save(const knn_index *ix, const char *path, lm_err *err);
@@ -151,6 +156,8 @@ enum knn_metric knn_index_metric(const knn_index *ix);
 enum knn_kind knn_index_kind(const knn_index *ix);
 uint32_t knn_index_flags(const knn_index *ix);
 int knn_index_nlist(const knn_index *ix);
+/* The nprobe a search with nprobe 0 uses (stored default or KNN_DEFAULT_NPROBE). */
+int knn_index_nprobe(const knn_index *ix);
 const char *knn_index_key(const knn_index *ix, int64_t id); /* NULL if out of range */
 int32_t knn_index_label(const knn_index *ix, int64_t id);   /* -1 if out of range */
 /* Copy entry id's vector into out[dim]; LM_ESHAPE if id is out of range. */
@@ -161,9 +168,9 @@ int knn_index_vector(const knn_index *ix, int64_t id, float *out, lm_err *err);
 typedef struct knn_search_params {
     int k;        /* results per query (>= 1) */
     int farthest; /* 1: the k farthest instead of the k nearest */
-    int nprobe;   /* IVF lists to scan (0: KNN_DEFAULT_NPROBE; clamped to nlist);
+    int nprobe;   /* IVF lists to scan (0: the index's stored default, else
+                     KNN_DEFAULT_NPROBE; clamped to nlist);
                      for farthest, the lists with the farthest centroids */
-    int skip_label_of_query; /* reserved, must be 0 */
 } knn_search_params;
 
 /* Search nq queries (IN, nq x dim row-major). Results, row per query, best
@@ -230,7 +237,7 @@ struct lm_store;
 /* Collective over comm (after knn_index_build): every rank loads
  * OUTDIR/index/identities.lmi, joins its items (knn_join_compute with cfg->k,
  * cfg->exclude_self) and writes one record per item to LM_DB_MATCHES of its
- * shard (KEPT-free: shard is only used during the call): key = item key, value
+ * shard (IN: used only during the call): key = item key, value
  * dtype F64 dims [k, 2], row j = (identity id, distance) of the j-th best
  * match, (-1, NaN) padding. Returns the same code on every rank.
  * Errors: as knn_index_load, LM_ESTORE, LM_EMPI. */

@@ -7,7 +7,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reduce/index.h"
 #include "shared/lm_err.h"
+
+/* An index: one buffer laid out like the .lmi file (malloc'd by
+ * knn_index_create or mmap'd by knn_index_load) and typed views into it, bound
+ * by index.c after validation; searched by knn_search.c. */
+struct knn_index {
+    uint8_t *base; /* buffer laid out like the file */
+    size_t len;
+    int mapped; /* 1: base is an mmap of a file, 0: malloc'd */
+    int dim;
+    enum knn_metric metric;
+    enum knn_kind kind;
+    uint32_t flags;
+    size_t n;
+    int nlist;
+    int nprobe; /* stored default (0: none) */
+    const float *vecs;
+    const float *norms;
+    const uint64_t *rowids;
+    const int32_t *labels;
+    const uint64_t *keyoff;
+    const char *keys;
+    size_t keys_len;
+    const float *cent;
+    const uint64_t *lists;
+    float *cnorms; /* squared centroid norms, computed at bind time (owned) */
+    char path[512];
+};
 
 /* Squared L2 norms of n rows of length dim (float accumulation in double). */
 void knn__row_norms(const float *x, size_t n, int dim, float *out);

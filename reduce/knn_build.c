@@ -687,6 +687,7 @@ int knn_index_build(const knn_config *cfg, const float *local_vecs,
             rc = knn_index_create(&ix, all_vecs, (size_t)N, dim, cfg->metric, cfg->kind, keyp,
                                   all_ident, cent, nlist, all_assign, 0, err);
             if (rc == 0) {
+                knn_index_set_nprobe(ix, cfg->nprobe);
                 snprintf(path, sizeof path, "%s/images.lmi", dir);
                 rc = knn_index_save(ix, path, err);
             }

@@ -368,6 +368,7 @@ static void test_identity_retrieval_and_files(void **state)
     knn_config_init(&cfg);
     cfg.kind = KNN_KIND_IVF;
     cfg.niter = 5;
+    cfg.nprobe = 9;
     snprintf(cfg.names, sizeof cfg.names, "%s", names);
     lm_err e = {0};
     int rc = knn_index_build(&cfg, x, (const char *const *)keys, ident, n, dim, MPI_COMM_WORLD,
@@ -380,6 +381,7 @@ static void test_identity_retrieval_and_files(void **state)
     snprintf(path, sizeof path, "%s/index/images.lmi", outdir);
     assert_int_equal(knn_index_load(&img, path, 128, &e), 0);
     assert_int_equal(knn_index_kind(img), KNN_KIND_IVF);
+    assert_int_equal(knn_index_nprobe(img), 9); /* [index] nprobe stored in the header */
     assert_int_equal(knn_index_count(img), n);
     assert_string_equal(knn_index_key(img, 12345), "synth/012345.jpg");
     assert_int_equal(knn_index_label(img, 12345), 12345 % n_id);
