@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "kernels/op_adam.h"
+#include "kernels/op_gemm.h"
 #include "models/invert.h"
 #include "models/sg2_internal.h"
 #include "models/stylegan2.h"
@@ -470,7 +471,9 @@ static void test_wstats_cache(void **state)
 
 int main(void)
 {
+    /* Tiny nets: one thread each avoids spinning pools on a shared machine. */
     omp_set_num_threads(1);
+    op_blas_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_schedule),
