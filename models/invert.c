@@ -86,6 +86,21 @@ float inv_schedule_wnoise(const inv_params *p, int step, int steps)
 
 /* ------------------------------------------------------------ W statistics */
 
+/* Save a float32 array next to the model under a per-process temporary name, then
+ * rename: ranks that race write the same bytes, and no reader sees a partial file. */
+static int cache_save(const char *path, const uint64_t *shape, int ndim, const float *d,
+                      lm_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%.4000s.%ld", path, (long)getpid());
+    int rc = lm_npy_save(tmp, "<f4", 4, shape, ndim, d, err);
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = lm_err_set(err, -errno, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return rc;
+}
+
 int inv_wstats_compute(const sg2_model *m, int samples, uint64_t seed, float *w_avg,
                        float *w_std, lm_err *err)
 {
@@ -181,7 +196,7 @@ int inv_wstats_load(const sg2_model *m, const char *model_path, int samples, flo
     d[Wd] = *w_std;
     uint64_t shape = (uint64_t)Wd + 1;
     lm_err e2 = {0};
-    if (lm_npy_save(path, "<f4", 4, &shape, 1, d, &e2) != 0) {
+    if (cache_save(path, &shape, 1, d, &e2) != 0) {
         lm_log(LM_LOG_WARN, "cannot cache w_avg next to the model: %s", e2.msg);
     }
     free(d);
@@ -302,7 +317,7 @@ int inv_bank_load(const sg2_model *m, const char *model_path, int K, float **ban
     }
     uint64_t shape[2] = {(uint64_t)K, (uint64_t)st};
     lm_err e2 = {0};
-    if (lm_npy_save(path, "<f4", 4, shape, 2, d, &e2) != 0) {
+    if (cache_save(path, shape, 2, d, &e2) != 0) {
         lm_log(LM_LOG_WARN, "cannot cache the bank next to the model: %s", e2.msg);
     }
     *bank = d;
