@@ -157,7 +157,12 @@ int cmd_edit(int argc, char **argv)
         for (int k = 0; k < cfg->z_dim; k++) {
             z[k] = sg2_rng_normal(&s);
         }
-        sg2_mapping_forward(g, z, 1, dv);
+        lm_err merr = {0};
+        if ((rc = sg2_mapping_forward(g, z, 1, dv, &merr)) != 0) {
+            fprintf(stderr, "latentmill edit: mapping failed: %s\n", lm_err_msg(&merr, rc));
+            status = LM_EXIT_FAIL;
+            goto out;
+        }
         sg2_ws_broadcast(ws, dv, 1, nws, Wd);
     } else if (read_rows(latent, ws, nws, Wd, "latent") != 0) {
         goto out;
@@ -173,8 +178,9 @@ int cmd_edit(int argc, char **argv)
             ws[k] += alpha * dv[k];
         }
     }
-    if ((rc = sg2_synthesis_forward(g, ws, 1, mode, NULL, img)) != 0) {
-        fprintf(stderr, "latentmill edit: synthesis failed (%d)\n", rc);
+    lm_err serr = {0};
+    if ((rc = sg2_synthesis_forward(g, ws, 1, mode, NULL, img, &serr)) != 0) {
+        fprintf(stderr, "latentmill edit: synthesis failed: %s\n", lm_err_msg(&serr, rc));
         status = LM_EXIT_FAIL;
         goto out;
     }

@@ -253,11 +253,160 @@ static const char *arch_msg(struct archive *a)
     return m != NULL ? m : "archive ends early (truncated?)";
 }
 
+/* Fast path for .zip: list from the central directory (one read of the end of
+ * the file instead of a header read per entry). The offsets are those of the
+ * local headers, exactly what the streaming listing records. Returns 1 when
+ * the file is not a plain zip this parser understands (the caller falls back
+ * to libarchive's listing), 0 when listed, negative on memory errors. */
+static uint32_t le16(const unsigned char *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8; }
+static uint32_t le32(const unsigned char *b) { return le16(b) | le16(b + 2) << 16; }
+static uint64_t le64(const unsigned char *b) { return le32(b) | (uint64_t)le32(b + 4) << 32; }
+
+static int plan_zip_cd(ds_plan *p, const char *prefix, const char *path, int fd, lm_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 22) {
+        return 1;
+    }
+    uint64_t fsz = (uint64_t)st.st_size;
+    size_t tail = fsz < 65557 ? (size_t)fsz : 65557;
+    unsigned char *t = malloc(tail);
+    if (t == NULL) {
+        return lm_err_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    if (pread(fd, t, tail, (off_t)(fsz - tail)) != (ssize_t)tail) {
+        free(t);
+        return 1;
+    }
+    long e = -1;
+    for (long i = (long)tail - 22; i >= 0; i--) {
+        if (le32(t + i) == 0x06054b50 && (size_t)i + 22 + le16(t + i + 20) <= tail) {
+            e = i;
+            break;
+        }
+    }
+    if (e < 0) {
+        free(t);
+        return 1;
+    }
+    uint64_t eocd = fsz - tail + (uint64_t)e;
+    uint64_t n = le16(t + e + 10), cdsz = le32(t + e + 12), cdoff = le32(t + e + 16);
+    if (le16(t + e + 4) != 0 || le16(t + e + 6) != 0) {
+        free(t);
+        return 1; /* multi-disk */
+    }
+    uint64_t cdend = eocd;
+    if (n == 0xFFFF || cdsz == 0xFFFFFFFFu || cdoff == 0xFFFFFFFFu) {
+        unsigned char loc[20], z[56];
+        if (eocd < 20 || pread(fd, loc, 20, (off_t)(eocd - 20)) != 20 || le32(loc) != 0x07064b50 ||
+            pread(fd, z, 56, (off_t)le64(loc + 8)) != 56 || le32(z) != 0x06064b50) {
+            free(t);
+            return 1;
+        }
+        n = le64(z + 32);
+        cdsz = le64(z + 40);
+        cdoff = le64(z + 48);
+        cdend = le64(loc + 8);
+    }
+    free(t);
+    if (cdsz > cdend || cdsz > ((uint64_t)1 << 32) || n > cdsz / 46 + 1) {
+        return 1;
+    }
+    uint64_t shift = cdend - cdsz - cdoff; /* bytes prepended to the archive (sfx stubs) */
+    unsigned char *cd = malloc(cdsz ? cdsz : 1);
+    if (cd == NULL) {
+        return lm_err_set(err, -ENOMEM, "%s: out of memory (central directory %llu bytes)", path,
+                          (unsigned long long)cdsz);
+    }
+    if (pread(fd, cd, cdsz, (off_t)(cdend - cdsz)) != (ssize_t)cdsz) {
+        free(cd);
+        return 1;
+    }
+    size_t before = p->n;
+    uint64_t pos = 0, first_off = UINT64_MAX;
+    char name[4096];
+    int rc = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (pos + 46 > cdsz || le32(cd + pos) != 0x02014b50) {
+            rc = 1;
+            break;
+        }
+        const unsigned char *h = cd + pos;
+        uint32_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
+        if (pos + 46 + nl + xl + cl > cdsz || nl == 0 || nl >= sizeof name) {
+            rc = 1;
+            break;
+        }
+        uint64_t usize = le32(h + 24), csize = le32(h + 20), off = le32(h + 42);
+        const unsigned char *x = h + 46 + nl, *xe = x + xl;
+        while (x + 4 <= xe) { /* ZIP64 extra: only the saturated fields, in order */
+            uint32_t id = le16(x), len = le16(x + 2);
+            if (id == 0x0001) {
+                const unsigned char *q = x + 4, *qe = x + 4 + len;
+                if (usize == 0xFFFFFFFFu && q + 8 <= qe) {
+                    usize = le64(q);
+                    q += 8;
+                }
+                if (csize == 0xFFFFFFFFu && q + 8 <= qe) {
+                    csize = le64(q);
+                    q += 8;
+                }
+                if (off == 0xFFFFFFFFu && q + 8 <= qe) {
+                    off = le64(q);
+                }
+            }
+            x += 4 + len;
+        }
+        memcpy(name, h + 46, nl);
+        name[nl] = '\0';
+        pos += 46 + nl + xl + cl;
+        uint32_t mode = le32(h + 38) >> 16;
+        int is_dir = name[nl - 1] == '/' || (mode != 0 && S_ISDIR(mode));
+        int is_other = mode != 0 && (mode & S_IFMT) != 0 && !S_ISREG(mode) && !S_ISDIR(mode);
+        off += shift;
+        if (first_off == UINT64_MAX) {
+            first_off = off;
+        }
+        if (is_dir || is_other || memchr(name, '\0', nl) != NULL) {
+            continue;
+        }
+        if (unsafe_path(name)) {
+            lm_log(LM_LOG_WARN, "%s: entry %llu '%s': absolute path or '..' component; skipped",
+                   path, (unsigned long long)i, name);
+            continue;
+        }
+        if (skip_path(name)) {
+            continue;
+        }
+        rc = ds_plan_add(p, prefix, name, 0, off, usize);
+        if (rc != 0) {
+            free(cd);
+            return lm_err_set(err, rc, "%s: out of memory", path);
+        }
+    }
+    free(cd);
+    unsigned char sig[4];
+    if (rc == 0 && first_off != UINT64_MAX &&
+        (pread(fd, sig, 4, (off_t)first_off) != 4 || le32(sig) != 0x04034b50)) {
+        rc = 1; /* offsets do not point at local headers: let libarchive list it */
+    }
+    if (rc != 0) {
+        p->n = before;
+        return 1;
+    }
+    return 0;
+}
+
 static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return lm_err_set(err, -errno, "%s: %s", path, strerror(errno));
+    }
+    int zr = plan_zip_cd(p, prefix, path, fd, err);
+    if (zr <= 0) {
+        close(fd);
+        return zr;
     }
     fdsrc *src = malloc(sizeof *src);
     if (src == NULL) {
@@ -450,6 +599,12 @@ int ds_plan_build(ds_plan **out, const ds_source_config *cfg, lm_err *err)
             rc = ds_plan_finish(p, root, root, (enum ds_kind)cfg->kind, cfg->limit, err);
         }
         break;
+    }
+    if (rc == LM_EFORMAT && (cfg->kind >= DS_KIND_CELEBA || cfg->labels != NULL)) {
+        rc = LM_ECONFIG; /* unusable label files: bad input (exit status 2), message kept */
+        if (err != NULL) {
+            err->code = rc;
+        }
     }
     if (rc != 0) {
         ds_plan_free(p);

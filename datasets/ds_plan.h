@@ -88,9 +88,10 @@ typedef struct ds_source_config {
     int strict;              /* a malformed label row fails planning instead of a warning */
 } ds_source_config;
 
-/* Enumerate a folder or archive. OUT *out (ds_plan_free). Errors: -errno naming
- * the path, LM_EFORMAT for an unreadable archive (names file and entry),
- * LM_ECONFIG for an empty dataset. */
+/* Enumerate a folder or archive, or a named layout (cfg->kind). OUT *out
+ * (ds_plan_free). Errors: -errno naming the path, LM_EFORMAT for an unreadable
+ * archive (names file and entry), LM_ECONFIG for an empty dataset, a bad
+ * [dataset] value, or label files that cannot be used (file and line named). */
 int ds_plan_build(ds_plan **out, const ds_source_config *cfg, lm_err *err);
 void ds_plan_free(ds_plan *p); /* accepts NULL */
 

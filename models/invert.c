@@ -127,7 +127,7 @@ int inv_wstats_compute(const sg2_model *m, int samples, uint64_t seed, float *w_
         for (size_t k = 0; k < (size_t)n * Z; k++) {
             z[k] = sg2_rng_normal(&rng);
         }
-        rc = sg2_mapping_forward(g, z, n, w + (size_t)s0 * Wd);
+        rc = sg2_mapping_forward(g, z, n, w + (size_t)s0 * Wd, err);
         if (rc != 0) {
             lm_err_set(err, rc, "mapping forward failed");
             goto out;
@@ -205,7 +205,10 @@ int inv_wstats_load(const sg2_model *m, const char *model_path, int samples, flo
 
 /* ------------------------------------------------------------ nearest-neighbour bank */
 
-static int bank_T(const sg2_config *cfg) { return cfg->img_resolution < 16 ? cfg->img_resolution : 16; }
+static int bank_T(const sg2_config *cfg)
+{
+    return cfg->img_resolution < 16 ? cfg->img_resolution : 16;
+}
 
 int inv_bank_stride(const sg2_model *m)
 {
@@ -256,12 +259,12 @@ int inv_bank_build(const sg2_model *m, int K, uint64_t seed, float *bank, lm_err
         for (size_t q = 0; q < (size_t)n * Z; q++) {
             z[q] = sg2_rng_normal(&rng);
         }
-        if ((rc = sg2_mapping_forward(g, z, n, w)) != 0) {
+        if ((rc = sg2_mapping_forward(g, z, n, w, err)) != 0) {
             lm_err_set(err, rc, "mapping forward failed");
             goto out;
         }
         sg2_ws_broadcast(ws, w, n, cfg->num_ws, Wd);
-        if ((rc = sg2_synthesis_forward(g, ws, n, SG2_NOISE_CONST, NULL, img)) != 0) {
+        if ((rc = sg2_synthesis_forward(g, ws, n, SG2_NOISE_CONST, NULL, img, err)) != 0) {
             lm_err_set(err, rc, "synthesis forward failed");
             goto out;
         }
@@ -538,7 +541,7 @@ struct inv_ctx {
     float *imgL, *dimgL, *tgtL;        /* [B, C, L, L] (only when L < R) */
     float **nz_m, **nz_v, **dnoise;    /* per noise input: [B, r, r] */
     int *nres;
-    float *pyr;                        /* regulariser scratch [4 maxr^2] */
+    float *pyr; /* regulariser scratch [4 maxr^2] */
     float *w_avg;
     float w_std;
     int have_wstats;
@@ -620,8 +623,7 @@ void inv_ctx_free(inv_ctx *c)
     free(c);
 }
 
-int inv_ctx_create(inv_ctx **out, const sg2_model *m, const inv_params *p, int batch,
-                   lm_err *err)
+int inv_ctx_create(inv_ctx **out, const sg2_model *m, const inv_params *p, int batch, lm_err *err)
 {
     *out = NULL;
     const sg2_config *cfg = sg2_model_config(m);
@@ -709,8 +711,14 @@ int inv_ctx_create(inv_ctx **out, const sg2_model *m, const inv_params *p, int b
     return 0;
 }
 
-size_t inv_ctx_bytes(const inv_ctx *c) { return c->bytes; }
-int inv_ctx_rows(const inv_ctx *c) { return c->rows; }
+size_t inv_ctx_bytes(const inv_ctx *c)
+{
+    return c->bytes;
+}
+int inv_ctx_rows(const inv_ctx *c)
+{
+    return c->rows;
+}
 
 void inv_ctx_set_wstats(inv_ctx *c, const float *w_avg, float w_std)
 {
@@ -822,7 +830,8 @@ static void box_down(float *out, const float *in, int64_t planes, int R, int f)
             for (int x = 0; x < L; x++) {
                 float acc = 0;
                 for (int a = 0; a < f; a++) {
-                    const float *row = in + ((size_t)pl * R + (size_t)y * f + a) * R + (size_t)x * f;
+                    const float *row =
+                        in + ((size_t)pl * R + (size_t)y * f + a) * R + (size_t)x * f;
                     for (int b = 0; b < f; b++) {
                         acc += row[b];
                     }
@@ -869,8 +878,9 @@ double inv_noise_reg(const float *n, float *g, int r, float weight, float *scrat
         int h = s / 2;
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < h; x++) {
-                b[y * h + x] = 0.25f * (a[(2 * y) * s + 2 * x] + a[(2 * y) * s + 2 * x + 1] +
-                                        a[(2 * y + 1) * s + 2 * x] + a[(2 * y + 1) * s + 2 * x + 1]);
+                b[y * h + x] =
+                    0.25f * (a[(2 * y) * s + 2 * x] + a[(2 * y) * s + 2 * x + 1] +
+                             a[(2 * y + 1) * s + 2 * x] + a[(2 * y + 1) * s + 2 * x + 1]);
             }
         }
         s = h;
@@ -1047,7 +1057,7 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
         float sigma = c->w_std * inv_schedule_wnoise(p, step, p->steps);
         hp.lr = inv_schedule_lr(p, step, p->steps);
         build_ws(c, n, sigma);
-        rc = sg2_synthesis_forward(c->g, c->ws, n, mode, NULL, c->img);
+        rc = sg2_synthesis_forward(c->g, c->ws, n, mode, NULL, c->img, NULL);
         if (rc != 0) {
             return lm_err_set(err, rc, "invert: synthesis forward failed");
         }
@@ -1071,7 +1081,8 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
         if (c->hook) {
             c->hook(c->hook_user, step, n, dl);
         }
-        rc = sg2_synthesis_backward(c->g, c->dimg, c->dws, p->optimize_noise ? c->dnoise : NULL);
+        rc = sg2_synthesis_backward(c->g, c->dimg, c->dws, p->optimize_noise ? c->dnoise : NULL,
+                                    NULL);
         if (rc != 0) {
             return lm_err_set(err, rc, "invert: synthesis backward failed");
         }
@@ -1100,8 +1111,8 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
                     if (p->noise_reg > 0) {
                         inv_noise_reg(nz + i * P, g, r, p->noise_reg, c->pyr);
                     }
-                    op_adam_step(nz + i * P, g, c->nz_m[q] + i * P, c->nz_v[q] + i * P,
-                                 (int64_t)P, step + 1, &hp);
+                    op_adam_step(nz + i * P, g, c->nz_m[q] + i * P, c->nz_v[q] + i * P, (int64_t)P,
+                                 step + 1, &hp);
                     noise_renorm(nz + i * P, P);
                 }
             }
@@ -1124,7 +1135,7 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
     }
     /* Final clean render (no w-noise, same noise maps). */
     build_ws(c, n, 0.0f);
-    rc = sg2_synthesis_forward(c->g, c->ws, n, mode, NULL, c->img);
+    rc = sg2_synthesis_forward(c->g, c->ws, n, mode, NULL, c->img, NULL);
     if (rc != 0) {
         return lm_err_set(err, rc, "invert: synthesis forward failed");
     }
@@ -1137,8 +1148,7 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
                 int r = c->nres[q];
                 size_t P = (size_t)r * r;
                 memset(c->dnoise[q], 0, sizeof(float) * P);
-                reg += inv_noise_reg(sg2_ctx_noise(c->g, q) + i * P, c->dnoise[q], r, 0.0f,
-                                     c->pyr);
+                reg += inv_noise_reg(sg2_ctx_noise(c->g, q) + i * P, c->dnoise[q], r, 0.0f, c->pyr);
             }
         }
         float id = c->fm != NULL ? identity_term(c, i, 0) : 0.0f;

@@ -12,6 +12,7 @@
  * When the item's bytes were read (another stage needs them) and the dataset
  * publishes the file's MD5 (FFHQ file_md5), the bytes are checked: a mismatch
  * fails the item with both digests in the reason.
+ * 68-point dataset landmarks also go to it->lmk for later stages.
  * An item without extra data (a plain folder) passes with nothing written.
  */
 #include <stdio.h>
@@ -47,6 +48,13 @@ int node_labels_process(void *state, node_item *it, lm_batch *batch, lm_err *err
     static const char *const splits[] = {"train", "val", "test"};
     if (x.split < 3) {
         cJSON_AddStringToObject(it->meta, "split", splits[x.split]);
+    }
+    if (x.npoints == 68 && !it->have_lmk) { /* for later stages (faces keeps these) */
+        for (int i = 0; i < 68; i++) {
+            it->lmk[i][0] = x.pts[2 * i];
+            it->lmk[i][1] = x.pts[2 * i + 1];
+        }
+        it->have_lmk = 1;
     }
     if (x.npoints > 0) {
         cJSON *arr = cJSON_AddArrayToObject(it->meta, "landmarks");

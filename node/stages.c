@@ -6,6 +6,8 @@
  *   resize  antialiased resize to [node] resolution (square); stores the pixels
  *           (u8 [res x res x 3]) in the pixels db and their FNV-1a checksum in meta
  *
+ *   labels  the dataset's labels, identity and landmarks (node/stage_labels.c)
+ *
  * Stages of other modules (faces, align, invert) are defined in their own
  * node/stage_<name>.c, declared in node/internal.h and listed in module_stages
  * below: one line each.
@@ -97,6 +99,7 @@ static const node_stage_ops stage_table[] = {
 
 static const node_stage_ops *const module_stages[] = {
     &node_stage_faces,
+    &node_stage_align,
 };
 
 static const node_batch_ops batch_table[] = {

@@ -97,9 +97,9 @@ int main(int argc, char **argv)
         for (int k = 0; k < cfg->z_dim; k++) {
             z[k] = sg2_rng_normal(&zs);
         }
-        sg2_mapping_forward(g, z, 1, w);
+        sg2_mapping_forward(g, z, 1, w, NULL);
         sg2_ws_broadcast(ws, w, 1, cfg->num_ws, Wd);
-        sg2_synthesis_forward(g, ws, 1, SG2_NOISE_CONST, NULL, target);
+        sg2_synthesis_forward(g, ws, 1, SG2_NOISE_CONST, NULL, target, NULL);
         inv_image_to_u8(u8, target, R, C);
         inv_target_from_u8(target, u8, R, C);
         inv_bank_nearest(m, bank, K, target, w0);

@@ -196,9 +196,9 @@ static void make_targets(const sg2_model *m, int n, uint64_t seed, float *target
     for (int k = 0; k < n * cfg->z_dim; k++) {
         z[k] = sg2_rng_normal(&seed);
     }
-    assert_int_equal(sg2_mapping_forward(g, z, n, w_true), 0);
+    assert_int_equal(sg2_mapping_forward(g, z, n, w_true, NULL), 0);
     sg2_ws_broadcast(ws, w_true, n, cfg->num_ws, cfg->w_dim);
-    assert_int_equal(sg2_synthesis_forward(g, ws, n, SG2_NOISE_CONST, NULL, target), 0);
+    assert_int_equal(sg2_synthesis_forward(g, ws, n, SG2_NOISE_CONST, NULL, target, NULL), 0);
     size_t per = (size_t)C * R * R;
     {
         size_t out = 0;
