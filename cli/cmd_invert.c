@@ -26,7 +26,7 @@ static const char *usage_text =
     "schedule: Adam, learning-rate ramp-up and cosine ramp-down, decaying noise on w,\n"
     "per-image noise maps with the noise regulariser). The image is centre-cropped to a\n"
     "square and resized to the generator's resolution; the loss is pixel MSE at\n"
-    "min(resolution, 256) (no perceptual or identity term in this build).\n"
+    "min(resolution, 256), plus optionally an identity term (--id-weight).\n"
     "\n"
     "  -o, --out FILE        latent as float32 .npy: [1, w_dim] (w) or [num_ws, w_dim] (wplus)\n"
     "  --generator FILE      converted generator (.safetensors, see `convert_weights.py`)\n"
@@ -38,6 +38,10 @@ static const char *usage_text =
     "                        the generator's fixed noise buffers\n"
     "  --noise-reg X         weight of the noise regulariser (default 1e5)\n"
     "  --mse-weight X        weight of the pixel MSE (default 1)\n"
+    "  --id-weight X         weight of the identity term |desc(G(w)) - desc(image)|^2 on the\n"
+    "                        face-recognition descriptor of the whole (aligned) image (default\n"
+    "                        0: off; needs the face-api models, see --models)\n"
+    "  --models DIR          face-api model directory (default $LATENTMILL_MODELS, models/face-api)\n"
     "  --patience N          stop when the loss has not improved by --min-delta (relative)\n"
     "                        for N steps (default 0: run all steps)\n"
     "  --min-delta X         (default 0.001)\n"
@@ -71,6 +75,8 @@ int cmd_invert(int argc, char **argv)
         return LM_EXIT_OK;
     }
     const char *image = NULL, *out = NULL, *gen = NULL, *png = NULL, *init = NULL;
+    const char *models = NULL;
+    float id_weight = 0;
     inv_params p;
     inv_params_default(&p);
     long samples = 10000, threads = 0, bank_size = 1000;
@@ -111,6 +117,10 @@ int cmd_invert(int argc, char **argv)
             p.noise_reg = strtof(argv[i], NULL);
         } else if (ARG("--mse-weight")) {
             p.mse_weight = strtof(argv[i], NULL);
+        } else if (ARG("--id-weight")) {
+            id_weight = strtof(argv[i], NULL);
+        } else if (ARG("--models")) {
+            models = argv[i];
         } else if (ARG("--patience")) {
             p.patience = atoi(argv[i]);
         } else if (ARG("--min-delta")) {
@@ -154,6 +164,7 @@ int cmd_invert(int argc, char **argv)
     lm_err err = {0};
     int rc, status = LM_EXIT_FAIL;
     sg2_model *m = NULL;
+    frec_model *fm = NULL;
     inv_ctx *ic = NULL;
     lm_image im = {0};
     float *target = NULL, *latent = NULL, *recon = NULL, *w_avg = NULL, *w0 = NULL;
@@ -173,6 +184,13 @@ int cmd_invert(int argc, char **argv)
         fprintf(stderr, "latentmill invert: %s\n", lm_err_msg(&err, rc));
         status = rc == LM_ECONFIG ? LM_EXIT_USAGE : LM_EXIT_FAIL;
         goto out;
+    }
+    if (id_weight > 0) {
+        if ((rc = frec_model_load(&fm, models, &err)) != 0 ||
+            (rc = inv_ctx_set_identity(ic, fm, id_weight, &err)) != 0) {
+            fprintf(stderr, "latentmill invert: identity loss: %s\n", lm_err_msg(&err, rc));
+            goto out;
+        }
     }
     int rows = inv_ctx_rows(ic);
     size_t per = (size_t)C * R * R;
@@ -261,14 +279,16 @@ int cmd_invert(int argc, char **argv)
     }
     if (json) {
         printf("{\"image\":\"%s\",\"latent\":\"%s\",\"space\":\"%s\",\"shape\":[%d,%d],"
-               "\"psnr\":%.4f,\"mse\":%.6g,\"noise_reg\":%.6g,\"loss\":%.6g,\"steps\":%d,"
-               "\"seconds\":%.3f}\n",
+               "\"psnr\":%.4f,\"mse\":%.6g,\"id\":%.6g,\"noise_reg\":%.6g,\"loss\":%.6g,"
+               "\"steps\":%d,\"seconds\":%.3f}\n",
                image, out, p.space == INV_SPACE_W ? "w" : "wplus", rows, Wd, (double)res.psnr,
-               (double)res.mse, (double)res.reg, (double)res.loss, res.steps, res.seconds);
+               (double)res.mse, (double)res.id, (double)res.reg, (double)res.loss, res.steps,
+               res.seconds);
     } else {
-        printf("%s: psnr %.2f dB, mse %.4g, noise_reg %.3g, %d steps, %.2f s -> %s [%d x %d]\n",
-               image, (double)res.psnr, (double)res.mse, (double)res.reg, res.steps, res.seconds,
-               out, rows, Wd);
+        printf("%s: psnr %.2f dB, mse %.4g, id %.4g, noise_reg %.3g, %d steps, %.2f s -> %s "
+               "[%d x %d]\n",
+               image, (double)res.psnr, (double)res.mse, (double)res.id, (double)res.reg,
+               res.steps, res.seconds, out, rows, Wd);
     }
     status = LM_EXIT_OK;
 out:
@@ -280,6 +300,7 @@ out:
     free(w0);
     free(u8);
     inv_ctx_free(ic);
+    frec_model_free(fm);
     sg2_model_free(m);
     return status;
 }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "kernels/op_adam.h"
+#include "kernels/op_gemm.h"
+#include "models/faces_prep.h"
 #include "shared/lm_log.h"
 #include "shared/lm_npy.h"
 
@@ -84,8 +86,23 @@ float inv_schedule_wnoise(const inv_params *p, int step, int steps)
 
 /* ------------------------------------------------------------ W statistics */
 
-int inv_wstats_compute(const sg2_model *m, int samples, uint64_t seed, float *w_avg, float *w_std,
-                       lm_err *err)
+/* Save a float32 array next to the model under a per-process temporary name, then
+ * rename: ranks that race write the same bytes, and no reader sees a partial file. */
+static int cache_save(const char *path, const uint64_t *shape, int ndim, const float *d,
+                      lm_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%.4000s.%ld", path, (long)getpid());
+    int rc = lm_npy_save(tmp, "<f4", 4, shape, ndim, d, err);
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = lm_err_set(err, -errno, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+int inv_wstats_compute(const sg2_model *m, int samples, uint64_t seed, float *w_avg,
+                       float *w_std, lm_err *err)
 {
     const sg2_config *cfg = sg2_model_config(m);
     if (samples < 1) {
@@ -179,7 +196,7 @@ int inv_wstats_load(const sg2_model *m, const char *model_path, int samples, flo
     d[Wd] = *w_std;
     uint64_t shape = (uint64_t)Wd + 1;
     lm_err e2 = {0};
-    if (lm_npy_save(path, "<f4", 4, &shape, 1, d, &e2) != 0) {
+    if (cache_save(path, &shape, 1, d, &e2) != 0) {
         lm_log(LM_LOG_WARN, "cannot cache w_avg next to the model: %s", e2.msg);
     }
     free(d);
@@ -303,7 +320,7 @@ int inv_bank_load(const sg2_model *m, const char *model_path, int K, float **ban
     }
     uint64_t shape[2] = {(uint64_t)K, (uint64_t)st};
     lm_err e2 = {0};
-    if (lm_npy_save(path, "<f4", 4, shape, 2, d, &e2) != 0) {
+    if (cache_save(path, shape, 2, d, &e2) != 0) {
         lm_log(LM_LOG_WARN, "cannot cache the bank next to the model: %s", e2.msg);
     }
     *bank = d;
@@ -533,6 +550,11 @@ struct inv_ctx {
     int *since, *done, *used;
     inv_step_fn hook;
     void *hook_user;
+    const frec_model *fm;              /* identity term (NULL: off) */
+    float id_weight;
+    float *fws, *fbws, *fin, *fdin;    /* frec workspaces, input/gradient [150][150][3] */
+    float *amat, *atmp, *aout;         /* area resampling [150 x R], [150 x R], [150 x 150] */
+    float *tdesc, *idv;                /* target descriptors [B, 128], id terms [B] */
     size_t bytes;
 };
 
@@ -580,6 +602,15 @@ void inv_ctx_free(inv_ctx *c)
     free(c->dnoise);
     free(c->nres);
     free(c->pyr);
+    free(c->fws);
+    free(c->fbws);
+    free(c->fin);
+    free(c->fdin);
+    free(c->amat);
+    free(c->atmp);
+    free(c->aout);
+    free(c->tdesc);
+    free(c->idv);
     free(c->w_avg);
     free(c->rng);
     free(c->best);
@@ -694,6 +725,90 @@ void inv_ctx_set_wstats(inv_ctx *c, const float *w_avg, float w_std)
     memcpy(c->w_avg, w_avg, sizeof(float) * (size_t)c->Wd);
     c->w_std = w_std;
     c->have_wstats = 1;
+}
+
+int inv_ctx_set_identity(inv_ctx *c, const frec_model *fm, float weight, lm_err *err)
+{
+    c->fm = NULL;
+    c->id_weight = 0;
+    if (fm == NULL || !(weight > 0)) {
+        return 0;
+    }
+    int R = c->R, S = FREC_SIZE, fail = 0;
+    size_t F = sizeof(float);
+    if (c->fws == NULL) {
+        c->fws = xalloc(c, frec_ws_floats() * F, &fail);
+        c->fbws = xalloc(c, frec_backward_ws_floats() * F, &fail);
+        c->fin = xalloc(c, (size_t)S * S * 3 * F, &fail);
+        c->fdin = xalloc(c, (size_t)S * S * 3 * F, &fail);
+        c->amat = xalloc(c, (size_t)S * R * F, &fail);
+        c->atmp = xalloc(c, (size_t)S * R * F, &fail);
+        c->aout = xalloc(c, (size_t)S * (S > R ? S : R) * F, &fail);
+        c->tdesc = xalloc(c, (size_t)c->B * FREC_DIM * F, &fail);
+        c->idv = xalloc(c, (size_t)c->B * F, &fail);
+        if (fail) {
+            return lm_err_set(err, -ENOMEM, "out of memory for the identity loss");
+        }
+        /* Area weights: output o covers [o*s, (o+1)*s) of the input, s = R/S. */
+        double sc = (double)R / S;
+        for (int o = 0; o < S; o++) {
+            double a0 = o * sc, a1 = (o + 1) * sc;
+            for (int i = 0; i < R; i++) {
+                double ov = fmin(a1, i + 1.0) - fmax(a0, (double)i);
+                c->amat[(size_t)o * R + i] = ov > 0 ? (float)(ov / sc) : 0.0f;
+            }
+        }
+    }
+    c->fm = fm;
+    c->id_weight = weight;
+    return 0;
+}
+
+/* Image [3, R, R] in [-1, 1] -> frec input [150][150][3] ((v - mean)/255, v = (x+1)*127.5). */
+static void face_input(inv_ctx *c, const float *img)
+{
+    int R = c->R, S = FREC_SIZE;
+    for (int ch = 0; ch < 3; ch++) {
+        op_sgemm(0, 0, S, R, R, 1.0f, c->amat, R, img + (size_t)ch * R * R, R, 0.0f, c->atmp, R);
+        op_sgemm(0, 1, S, S, R, 1.0f, c->atmp, R, c->amat, R, 0.0f, c->aout, S);
+        for (int p = 0; p < S * S; p++) {
+            c->fin[p * 3 + ch] = ((c->aout[p] + 1.0f) * 127.5f - faces_mean_face[ch]) / 255.0f;
+        }
+    }
+}
+
+/* dimg [3, R, R] += adjoint of face_input applied to c->fdin. */
+static void face_input_adjoint(inv_ctx *c, float *dimg)
+{
+    int R = c->R, S = FREC_SIZE;
+    for (int ch = 0; ch < 3; ch++) {
+        for (int p = 0; p < S * S; p++) {
+            c->aout[p] = c->fdin[p * 3 + ch] * (127.5f / 255.0f);
+        }
+        /* atmp [R x S] = A^T g;  dimg_ch += atmp A */
+        op_sgemm(1, 0, R, S, S, 1.0f, c->amat, R, c->aout, S, 0.0f, c->atmp, S);
+        op_sgemm(0, 0, R, R, S, 1.0f, c->atmp, S, c->amat, R, 1.0f, dimg + (size_t)ch * R * R, R);
+    }
+}
+
+/* Identity term of image i (and, when grad, its gradient added to c->dimg). */
+static float identity_term(inv_ctx *c, int i, int grad)
+{
+    size_t per = (size_t)c->C * c->R * c->R;
+    float desc[FREC_DIM], dd[FREC_DIM];
+    face_input(c, c->img + i * per);
+    frec_forward(c->fm, desc, c->fws, c->fin);
+    double id = 0;
+    for (int k = 0; k < FREC_DIM; k++) {
+        float d = desc[k] - c->tdesc[(size_t)i * FREC_DIM + k];
+        id += (double)d * d;
+        dd[k] = 2.0f * c->id_weight * d;
+    }
+    if (grad) {
+        frec_backward(c->fm, c->fdin, c->fbws, c->fws, c->fin, dd);
+        face_input_adjoint(c, c->dimg + i * per);
+    }
+    return (float)id;
 }
 
 void inv_ctx_set_hook(inv_ctx *c, inv_step_fn fn, void *user)
@@ -922,6 +1037,13 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
     if (c->f > 1) {
         box_down(c->tgtL, target, (int64_t)n * c->C, c->R, c->f);
     }
+    if (c->fm != NULL) {
+        for (int i = 0; i < n; i++) {
+            face_input(c, target + i * per_img);
+            frec_forward(c->fm, c->tdesc + (size_t)i * FREC_DIM, c->fws, c->fin);
+            c->idv[i] = 0;
+        }
+    }
     float *mse = c->mse, *dl = c->dl;
     op_adam_hp hp = {0, p->beta1, p->beta2, p->eps};
     for (int step = 0; step < p->steps; step++) {
@@ -940,8 +1062,13 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
             return lm_err_set(err, rc, "invert: synthesis forward failed");
         }
         image_loss(c, n, target, mse, 1);
+        for (int i = 0; i < n && c->fm != NULL; i++) {
+            if (!c->done[i]) {
+                c->idv[i] = identity_term(c, i, 1);
+            }
+        }
         for (int i = 0; i < n; i++) {
-            float l = p->mse_weight * mse[i];
+            float l = p->mse_weight * mse[i] + (c->fm ? c->id_weight * c->idv[i] : 0.0f);
             if (!isfinite(l)) {
                 return lm_err_set(err, LM_ENUMERIC, "invert: image %d: loss %g at step %d", i,
                                   (double)l, step);
@@ -1024,10 +1151,12 @@ int inv_run(inv_ctx *c, const float *target, int n, const uint64_t *seeds, const
                 reg += inv_noise_reg(sg2_ctx_noise(c->g, q) + i * P, c->dnoise[q], r, 0.0f, c->pyr);
             }
         }
+        float id = c->fm != NULL ? identity_term(c, i, 0) : 0.0f;
         res[i].steps = c->used[i];
         res[i].mse = mse[i];
         res[i].reg = (float)reg;
-        res[i].loss = (float)(p->mse_weight * mse[i] + p->noise_reg * reg);
+        res[i].id = id;
+        res[i].loss = (float)(p->mse_weight * mse[i] + c->id_weight * id + p->noise_reg * reg);
         res[i].psnr = inv_psnr(c->img + i * per_img, target + i * per_img, per_img);
         res[i].seconds = secs;
     }

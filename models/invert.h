@@ -13,8 +13,8 @@
  * Loss per image: mse_weight * mean((G(w) - target)^2) on images in [-1, 1], both
  * box-downsampled to min(R, loss_res) (NVlabs: area downsampling to 256), plus
  * noise_reg * the NVlabs noise regulariser (autocorrelation pyramid of every noise map).
- * No perceptual or identity term exists yet (the face-recognition network has no
- * input-gradient backward); the data term is pixel MSE only.
+ * Optionally (inv_ctx_set_identity) an identity term on the face-recognition
+ * descriptor; no VGG/LPIPS perceptual term.
  *
  * Schedule (t = step / steps): lr_t = lr * min(1, t / lr_rampup) * (1/2 - 1/2 cos(pi *
  * min(1, (1 - t) / lr_rampdown))); w-noise sigma_t = w_std * w_noise * max(0, 1 -
@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "models/frec.h"
 #include "models/stylegan2.h"
 #include "shared/lm_err.h"
 #include "shared/lm_img.h"
@@ -98,9 +99,10 @@ int inv_bank_nearest(const sg2_model *m, const float *bank, int K, const float *
 /* Per-image outcome of inv_run. */
 typedef struct inv_result {
     int steps;       /* optimisation steps taken (< params.steps when stopped early) */
-    float loss;      /* final total: mse_weight*mse + noise_reg*reg */
+    float loss;      /* final total: mse_weight*mse + id_weight*id + noise_reg*reg */
     float mse;       /* final pixel MSE at the loss resolution (images in [-1, 1]) */
     float reg;       /* final noise regulariser (before its weight) */
+    float id;        /* final identity term |desc(G(w)) - desc(target)|^2 (0 when off) */
     float psnr;      /* reconstruction (clamped to [-1,1]) vs target at R, peak-to-peak 2 */
     double seconds;  /* wall time of the batch divided by its images */
 } inv_result;
@@ -119,7 +121,14 @@ int inv_ctx_rows(const inv_ctx *c);
 /* Start point and noise scale: w_avg [w_dim] (copied) and w_std. Required before inv_run
  * unless every call passes w_init. */
 void inv_ctx_set_wstats(inv_ctx *c, const float *w_avg, float w_std);
-/* Optional per-step callback (tests, progress): the data loss (mse_weight*mse) of each of
+/* Identity term (optional): weight * |desc(x) - desc(target)|^2 with desc the 128-D
+ * face-recognition descriptor (models/frec.h, input gradient by frec_backward) of the
+ * whole image area-resampled to 150 x 150 (the images are expected FFHQ-aligned, so the
+ * face fills the frame). KEPT: fm outlives the context. Allocates its buffers here
+ * (none in inv_run). weight 0 turns it off. Errors: -ENOMEM. */
+int inv_ctx_set_identity(inv_ctx *c, const frec_model *fm, float weight, lm_err *err);
+/* Optional per-step callback (tests, progress): the data loss (mse_weight*mse +
+ * id_weight*id) of each of
  * the n images at this step (before its update); images already stopped repeat their
  * last value. */
 typedef void (*inv_step_fn)(void *user, int step, int n, const float *loss);

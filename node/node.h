@@ -31,6 +31,7 @@
 typedef struct node_invert_config {
     char generator[4096];  /* generator .safetensors, resolved against the job file */
     inv_params params;     /* space, steps, lr, noise, weights, early stopping */
+    float id_weight;       /* identity term weight (0: off; face models from [node] models) */
     int batch;             /* images optimised together (1) */
     uint64_t seed;         /* per-item RNG seed = mix(seed, key) */
     int w_avg_samples;     /* 10000 */

@@ -31,6 +31,7 @@
 typedef struct invert_state {
     node_invert_config cfg;
     sg2_model *m;
+    frec_model *fm;
     inv_ctx *ic;
     int R, C, Wd, rows, B;
     float *target, *latent, *recon, *w_avg, *w0, *bank; /* [B, ...] */
@@ -94,6 +95,10 @@ int node_invert_config_read(node_invert_config *cfg, lm_job *job, lm_err *err)
         return rc;
     }
     p->mse_weight = (float)d;
+    if ((rc = lm_job_get_double(job, sec, "id_weight", 0.0, 0.0, 1e12, &d, err)) < 0) {
+        return rc;
+    }
+    cfg->id_weight = (float)d;
     if ((rc = lm_job_get_int(job, sec, "loss_res", 256, 4, 4096, &v, err)) < 0) {
         return rc;
     }
@@ -149,6 +154,7 @@ void node_invert_destroy(void *state)
         return;
     }
     inv_ctx_free(s->ic);
+    frec_model_free(s->fm);
     sg2_model_free(s->m);
     free(s->target);
     free(s->latent);
@@ -189,6 +195,15 @@ int node_invert_create(void **state, const node_config *ncfg, lm_err *err)
     rc = inv_ctx_create(&s->ic, s->m, &cfg->params, cfg->batch, err);
     if (rc != 0) {
         goto fail;
+    }
+    if (cfg->id_weight > 0) {
+        rc = frec_model_load(&s->fm, ncfg->models[0] ? ncfg->models : NULL, err);
+        if (rc == 0) {
+            rc = inv_ctx_set_identity(s->ic, s->fm, cfg->id_weight, err);
+        }
+        if (rc != 0) {
+            goto fail;
+        }
     }
     s->rows = inv_ctx_rows(s->ic);
     s->B = cfg->batch;
@@ -305,6 +320,9 @@ static int record(invert_state *s, node_item *it, int j, lm_batch *batch, lm_err
     cJSON_AddNumberToObject(o, "psnr", res->psnr);
     cJSON_AddNumberToObject(o, "mse", res->mse);
     cJSON_AddNumberToObject(o, "noise_reg", res->reg);
+    if (s->fm != NULL) {
+        cJSON_AddNumberToObject(o, "id", res->id);
+    }
     cJSON_AddNumberToObject(o, "loss", res->loss);
     cJSON_AddNumberToObject(o, "steps", res->steps);
     cJSON_AddNumberToObject(o, "seconds", res->seconds);

@@ -92,12 +92,12 @@ echo "invert stage, 64x64, $ITEM_STEPS steps, $N_ITEMS items: 1 worker $r1 items
      "1 worker with [invert] batch = 4: $r4 items/s"
 
 # 3. Nearest-neighbour initialiser: mean steps until the per-step PSNR first reaches
-# 30 dB, starting at w_avg vs at the nearest of 500 generated samples (64x64, w,
+# 25 dB, starting at w_avg vs at the nearest of 500 generated samples (64x64, w,
 # the generator's own noise buffers), 6 targets rendered from known latents.
 NNB="$ROOT/${BUILD:-build}/bench/bench_invert"
 if [ -x "$NNB" ]; then
     nn=$(OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$NNB" nn "$TMP/g64.safetensors" \
-        500 6 "$STEPS" 30 noise=model) || fail "bench_invert nn"
+        500 6 "$STEPS" 25 noise=model) || fail "bench_invert nn"
     "$PY" - "$nn" <<'PYEOF'
 import json, sys
 d = json.loads(sys.argv[1])
