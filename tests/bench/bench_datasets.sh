@@ -98,10 +98,16 @@ U="http://127.0.0.1:$(cat port)/ok/blob.bin"
 t0=$(date +%s.%N)
 "$LM" fetch -q "$U" -o f1 --sha256 "$sha" >/dev/null
 t1=$(date +%s.%N)
-curl -s -o f2.bin "$U"
+if command -v curl >/dev/null; then
+    peer="curl -o + sha256sum:                "
+    curl -s -o f2.bin "$U"
+else
+    peer="Python urllib + sha256sum:          "
+    "$PY" -c "import sys, urllib.request, shutil; shutil.copyfileobj(urllib.request.urlopen(sys.argv[1]), open('f2.bin', 'wb'), 1 << 20)" "$U"
+fi
 t2=$(date +%s.%N)
 sha256sum f2.bin >/dev/null
 t3=$(date +%s.%N)
 echo "fetch of a $FETCH_MB MiB file from a local Python HTTP server:"
 echo "  latentmill fetch (with SHA-256 check): $(echo "$t0 $t1 $FETCH_MB" | awk '{printf "%.1f MiB/s (%.2fs)", $3/($2-$1), $2-$1}')"
-echo "  curl -o + sha256sum:                   $(echo "$t1 $t3 $FETCH_MB" | awk '{printf "%.1f MiB/s (%.2fs)", $3/($2-$1), $2-$1}')"
+echo "  $peer   $(echo "$t1 $t3 $FETCH_MB" | awk '{printf "%.1f MiB/s (%.2fs)", $3/($2-$1), $2-$1}')"
