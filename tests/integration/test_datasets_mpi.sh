@@ -51,6 +51,23 @@ c folder fold out-fold --csv fold/labels.csv
 # the StyleGAN2-ADA zip (index from img%08d names, JSON next to it).
 run celeba-test celeba celeba 1 "split = test"
 c celeba celeba out-celeba-test --split 2
+# The Kaggle mirror: doubled image folder, CSV label files, no identity file.
+"$PY" - <<'PYEOF' || fail "kaggle layout"
+import os, shutil
+os.makedirs("kaggle/img_align_celeba", exist_ok=True)
+shutil.copytree("celeba/Img/img_align_celeba", "kaggle/img_align_celeba/img_align_celeba")
+for src, dst, skip, head in (("Anno/list_attr_celeba.txt", "list_attr_celeba.csv", 2, None),
+                             ("Eval/list_eval_partition.txt", "list_eval_partition.csv", 0, "image_id,partition"),
+                             ("Anno/list_bbox_celeba.txt", "list_bbox_celeba.csv", 2, "image_id,x_1,y_1,width,height"),
+                             ("Anno/list_landmarks_align_celeba.txt", "list_landmarks_align_celeba.csv", 2, None)):
+    lines = open("celeba/" + src, "rb").read().decode().split("\r\n")
+    if head is None:
+        head = "image_id," + ",".join(lines[1].split())
+    rows = [",".join(l.split()) for l in lines[skip:] if l.strip()]
+    open("kaggle/" + dst, "w", newline="").write("\r\n".join([head] + rows))
+PYEOF
+run kaggle kaggle celeba 1
+c celeba celeba out-kaggle --no-identity
 run celeba-wild celeba celeba 1 "images = wild"
 c celeba celeba out-celeba-wild --wild
 run ffhq-wild ffhq ffhq 1 "images = wild"
@@ -67,4 +84,4 @@ STAGES=decode,labels,align RES=64 run celeba-align celeba celeba 1 "images = wil
 c celeba celeba out-celeba-align --wild --aligned 64 --align-tol 1
 STAGES=decode,labels,align RES=32 run ck-align ck ckplus 1
 c ckplus ck out-ck-align --aligned 32
-echo "ok: celeba (folder, zip, split, wild), ffhq (folders, wild, ADA zip), ckplus (folders, zips, policy), folder+csv under mpirun -np 3"
+echo "ok: celeba (folder, zip, Kaggle CSV, split, wild), ffhq (folders, wild, ADA zip), ckplus (folders, zips, policy), folder+csv under mpirun -np 3"
