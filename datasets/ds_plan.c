@@ -455,6 +455,10 @@ static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err
         if (seekable < 0) {
             /* Only an uncompressed container can be entered at a header offset. */
             seekable = archive_filter_count(a) <= 1 || archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE;
+            /* A 7z keeps its index at the end and compresses solid blocks: read it in order. */
+            if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_7ZIP) {
+                seekable = 0;
+            }
         }
         const char *name = archive_entry_pathname(e);
         if (name != NULL && archive_entry_filetype(e) == AE_IFREG && unsafe_path(name)) {
