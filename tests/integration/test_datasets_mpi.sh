@@ -14,6 +14,18 @@ check "synth ckplus" "$LM" synth ckplus ck --n 6 --seed 6 >/dev/null
 check "synth ckplus --zip" "$LM" synth ckplus ckz --n 5 --seed 7 --zip >/dev/null
 check "synth folder --zip" "$LM" synth folder fold --n 25 --seed 8 --zip >/dev/null
 
+# A tiny random generator: a safetensors file with the generator's kwargs.
+check "synth generator" "$LM" synth generator g.safetensors --res 16 --seed 3 >/dev/null
+"$PY" - <<'PYEOF' || fail "synth generator: not a StyleGAN2 safetensors file"
+import json, struct
+b = open("g.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+kw = json.loads(h["__metadata__"]["generator_kwargs"])
+assert kw["img_resolution"] == 16 and kw["z_dim"] == 64, kw
+assert any(k.startswith("synthesis.") for k in h) and any(k.startswith("mapping.") for k in h)
+PYEOF
+
 # run NAME DATASET KIND NP [dataset lines...]
 run() {
     local name=$1 ds=$2 kind=$3 np=$4
