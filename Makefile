@@ -23,7 +23,8 @@ PKG_MAP := ompi-c:libopenmpi-dev lmdb:liblmdb-dev libarchive:libarchive-dev \
            spng:libspng-dev openblas:libopenblas-dev libcjson:libcjson-dev inih:libinih-dev \
            cmocka:libcmocka-dev
 DEB_TOOLS := build-essential pkg-config openmpi-bin lmdb-utils zip unzip python3 python3-numpy \
-             python3-pil python3-lmdb libjpeg-turbo-progs liblinear-tools openssl
+             python3-pil python3-lmdb libjpeg-turbo-progs liblinear-tools openssl \
+             slurm-wlm munge libpmix-dev iproute2
 DEB_PKGS := $(foreach p,$(PKG_MAP),$(word 2,$(subst :, ,$(p)))) $(DEB_TOOLS)
 LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih
 

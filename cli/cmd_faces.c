@@ -17,8 +17,8 @@
 #define MAX_FACES 256
 
 static const char *usage_text =
-    "usage: latentmill faces IMAGE... [--json] [--models DIR] [--size N] [--max-pixels N]\n"
-    "                        [--align OUT.png]\n"
+    "usage: latentmill faces IMAGE... [--json] [--models DIR] [--detector tiny|ssd] [--size N]\n"
+    "                        [--max-pixels N] [--align OUT.png]\n"
     "\n"
     "Find every face in each JPEG/PNG image with face-api's pretrained networks\n"
     "(@vladmandic/face-api 1.7.15 weights, run in C; results match face-api.js on the\n"
@@ -32,8 +32,10 @@ static const char *usage_text =
     "                  gender_probability, descriptor); default: a short text summary\n"
     "  --models DIR    face-api model directory (default: $LATENTMILL_MODELS, else\n"
     "                  models/face-api; install with `make models`)\n"
-    "  --size N        detector input size, a multiple of 32 (default 416; larger\n"
-    "                  finds smaller faces, slower)\n"
+    "  --detector D    tiny (default: tiny_face_detector, fast) or ssd (SSD\n"
+    "                  MobileNetV1, face-api's default: slower, finds smaller faces)\n"
+    "  --size N        tiny detector input size, a multiple of 32 (default 416;\n"
+    "                  larger finds smaller faces, slower)\n"
     "  --max-pixels N  refuse larger images (default 67108864)\n"
     "  --align OUT.png FFHQ-style aligned crop: NOT AVAILABLE in this build (needs\n"
     "                  the aligner of the datasets issue); the option is refused\n"
@@ -81,8 +83,7 @@ static cJSON *face_json(const faces_face *f)
     return o;
 }
 
-static void print_text(const char *path, const lm_image *im, const faces_face *f, int n,
-                       int shown)
+static void print_text(const char *path, const lm_image *im, const faces_face *f, int n, int shown)
 {
     printf("%s: %dx%d, %d face%s\n", path, im->w, im->h, n, n == 1 ? "" : "s");
     for (int i = 0; i < shown; i++) {
@@ -121,7 +122,7 @@ int cmd_faces(int argc, char **argv)
         return LM_EXIT_OK;
     }
     const char *models = NULL;
-    int json = 0, size = FDET_DEFAULT_SIZE, nimg = 0;
+    int json = 0, size = FDET_DEFAULT_SIZE, nimg = 0, ssd = 0;
     long long max_pixels = 0;
     char **images = calloc((size_t)argc, sizeof *images);
     if (!images) {
@@ -133,6 +134,14 @@ int cmd_faces(int argc, char **argv)
             json = 1;
         } else if (strcmp(a, "--models") == 0 && i + 1 < argc) {
             models = argv[++i];
+        } else if (strcmp(a, "--detector") == 0 && i + 1 < argc) {
+            const char *d = argv[++i];
+            if (strcmp(d, "tiny") != 0 && strcmp(d, "ssd") != 0) {
+                fprintf(stderr, "latentmill faces: --detector must be tiny or ssd, not '%s'\n", d);
+                free(images);
+                return LM_EXIT_USAGE;
+            }
+            ssd = d[0] == 's';
         } else if (strcmp(a, "--size") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -170,7 +179,8 @@ int cmd_faces(int argc, char **argv)
     }
     lm_err err = {0};
     faces_ctx *fc = NULL;
-    if (faces_ctx_create(&fc, models, FACES_ALL, &err) != 0) {
+    unsigned what = ssd ? (FACES_ALL & ~FACES_DETECTOR) | FACES_SSD : FACES_ALL;
+    if (faces_ctx_create(&fc, models, what, &err) != 0) {
         fprintf(stderr, "latentmill faces: %s\n", err.msg);
         free(images);
         return LM_EXIT_FAIL;
@@ -182,7 +192,8 @@ int cmd_faces(int argc, char **argv)
         lm_err e = {0};
         int n = 0, rc = lm_img_load(&im, images[k], max_pixels, &e);
         if (!rc) {
-            rc = faces_detect(fc, &im, size, f, MAX_FACES, &n, &e);
+            rc = ssd ? faces_detect_ssd(fc, &im, f, MAX_FACES, &n, &e)
+                     : faces_detect(fc, &im, size, f, MAX_FACES, &n, &e);
         }
         int shown = n < MAX_FACES ? n : MAX_FACES;
         for (int i = 0; !rc && i < shown; i++) {

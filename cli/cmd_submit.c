@@ -51,6 +51,8 @@ static const char *usage_text =
     "  --nodes N            nodes of the map job (default 1)\n"
     "  --ntasks-per-node T  MPI ranks per node (default 1; with more than one rank in\n"
     "                       all, rank 0 coordinates and the others work)\n"
+    "  --reduce-nodes N, --reduce-ntasks-per-node T\n"
+    "                       shape of the reduce job (default: the map job's)\n"
     "  --gpus-per-task G    GPUs per rank of the map job (default 0: none requested)\n"
     "  --cpus-per-task C    CPUs (OpenMP threads) per rank (default: Slurm's, 1)\n"
     "  --time T             time limit of each job, Slurm format (MM, HH:MM:SS,\n"
@@ -118,6 +120,11 @@ static const char *script_body =
     "# shellcheck disable=SC2317 # invoked by the traps\n"
     "lm_forward() {\n"
     "    lm_caught=$1\n"
+    "    if [ \"$1\" = USR1 ] && [ \"$lm_phase\" = reduce ]; then\n"
+    "        lm_note \"SIGUSR1: the reduce phase cannot checkpoint; it goes on until it ends or the\" \\\n"
+    "            \"time limit (rerun the reduce job then)\"\n"
+    "        return\n"
+    "    fi\n"
     "    [ \"$1\" = USR1 ] || lm_term=$1\n"
     "    lm_note \"SIG$1: forwarding to the step; chunks in flight commit, then exit 3\"\n"
     "    # srun only reports status on a first SIGINT: send the step SIGTERM instead.\n"
@@ -147,7 +154,9 @@ static const char *script_body =
     "    elif [ \"$lm_restart\" -ge \"$lm_max_restarts\" ]; then\n"
     "        lm_note \"drained (exit 3) after $lm_restart restarts (LATENTMILL_MAX_RESTARTS):\" \\\n"
     "            \"not requeueing; resubmit to resume\"\n"
-    "    elif scontrol requeue \"$SLURM_JOB_ID\"; then\n"
+    "    elif trap '' TERM && scontrol requeue \"$SLURM_JOB_ID\"; then\n"
+    "        # (TERM ignored, also by scontrol: the requeue itself makes Slurm\n"
+    "        # send SIGTERM to every process of the job, scontrol included.)\n"
     "        lm_note \"drained (exit 3): requeued; the next run resumes from the journal\"\n"
     "    else\n"
     "        lm_note \"drained (exit 3) but requeue failed (job not requeueable?); resubmit to resume\"\n"
@@ -160,6 +169,7 @@ static const char *script_body =
 typedef struct submit_opts {
     const char *job;
     long nodes, ntasks_per_node, gpus_per_task, cpus_per_task, signal_s;
+    long reduce_nodes, reduce_ntasks_per_node; /* 0: as the map job */
     const char *time_limit, *partition, *account, *mpi, *launcher;
     const char **extra;
     size_t nextra;
@@ -407,10 +417,12 @@ int submit_status_print(const char *outdir, FILE *f)
             continue;
         }
         fprintf(f, "slurm: %s job %s %s", phases[i], id, js.state);
-        if (strcmp(js.state, "PENDING") == 0 && js.reason[0] && strcmp(js.reason, "None") != 0) {
+        if (js.reason[0] && strcmp(js.reason, "None") != 0 && strcmp(js.state, "RUNNING") != 0 &&
+            strcmp(js.state, "COMPLETED") != 0 && strcmp(js.reason, "NonZeroExitCode") != 0) {
             fprintf(f, " (%s)", js.reason);
         }
-        if (!state_is_live(js.state) && js.exit_code[0]) {
+        if (!state_is_live(js.state) && js.exit_code[0] &&
+            !(strcmp(js.state, "CANCELLED") == 0 && strcmp(js.exit_code, "0:0") == 0)) {
             fprintf(f, ", exit %s", js.exit_code);
         }
         if (js.restarts > 0) {
@@ -463,28 +475,25 @@ static void sh_quote(FILE *f, const char *s)
  * (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) or is UNLIMITED. */
 static long time_seconds(const char *t)
 {
-    long v[4] = {0, 0, 0, 0};
-    int n = 0, days = 0;
+    long days = -1;
     const char *p = t;
     const char *dash = strchr(t, '-');
     if (dash != NULL) {
         char *end = NULL;
-        long d = strtol(t, &end, 10);
-        if (end != dash || d < 0) {
+        days = strtol(t, &end, 10);
+        if (end != dash || days < 0 || *t < '0' || *t > '9') {
             return -1;
         }
-        days = 1;
-        v[0] = d;
         p = dash + 1;
     }
-    long parts[3];
-    int np = 0;
-    while (np < 3) {
+    long parts[3] = {0, 0, 0};
+    int n = 0;
+    for (;;) {
         char *end = NULL;
-        if (*p < '0' || *p > '9') {
+        if (n == 3 || *p < '0' || *p > '9') {
             return -1;
         }
-        parts[np++] = strtol(p, &end, 10);
+        parts[n++] = strtol(p, &end, 10);
         if (*end == '\0') {
             break;
         }
@@ -493,18 +502,17 @@ static long time_seconds(const char *t)
         }
         p = end + 1;
     }
-    n = np;
-    if (days) {
-        long h = parts[0], m = n > 1 ? parts[1] : 0, s = n > 2 ? parts[2] : 0;
-        return v[0] * 86400 + h * 3600 + m * 60 + s;
+    if (days >= 0) { /* D-HH[:MM[:SS]] */
+        return days * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2];
     }
-    if (n == 1) {
+    switch (n) {
+    case 1: /* MM */
         return parts[0] * 60;
-    }
-    if (n == 2) {
+    case 2: /* MM:SS */
         return parts[0] * 60 + parts[1];
+    default: /* HH:MM:SS */
+        return parts[0] * 3600 + parts[1] * 60 + parts[2];
     }
-    return parts[0] * 3600 + parts[1] * 60 + parts[2];
 }
 
 static int script_write(const char *path, const submit_opts *o, const char *phase,
@@ -528,8 +536,10 @@ static int script_write(const char *path, const submit_opts *o, const char *phas
             phase, phase, job_abs, stamp, map ? "" : " --dependency=afterok:<map job id>", path,
             phase);
     fprintf(f, "#SBATCH --job-name=lm-%s-%s\n", phase, name);
-    fprintf(f, "#SBATCH --nodes=%ld\n#SBATCH --ntasks-per-node=%ld\n", o->nodes,
-            o->ntasks_per_node);
+    long nodes = !map && o->reduce_nodes > 0 ? o->reduce_nodes : o->nodes;
+    long tasks = !map && o->reduce_ntasks_per_node > 0 ? o->reduce_ntasks_per_node
+                                                       : o->ntasks_per_node;
+    fprintf(f, "#SBATCH --nodes=%ld\n#SBATCH --ntasks-per-node=%ld\n", nodes, tasks);
     if (map && o->gpus_per_task > 0) {
         fprintf(f, "#SBATCH --gpus-per-task=%ld\n", o->gpus_per_task);
     }
@@ -627,6 +637,10 @@ static int parse_args(int argc, char **argv, submit_opts *o)
         int missing = 0, bad = 0;
         if ((v = opt_arg(argc, argv, &i, "--nodes", &missing)) != NULL) {
             bad = opt_long("--nodes", v, 1, 100000, &o->nodes);
+        } else if ((v = opt_arg(argc, argv, &i, "--reduce-nodes", &missing)) != NULL) {
+            bad = opt_long("--reduce-nodes", v, 1, 100000, &o->reduce_nodes);
+        } else if ((v = opt_arg(argc, argv, &i, "--reduce-ntasks-per-node", &missing)) != NULL) {
+            bad = opt_long("--reduce-ntasks-per-node", v, 1, 100000, &o->reduce_ntasks_per_node);
         } else if ((v = opt_arg(argc, argv, &i, "--ntasks-per-node", &missing)) != NULL) {
             bad = opt_long("--ntasks-per-node", v, 1, 100000, &o->ntasks_per_node);
         } else if ((v = opt_arg(argc, argv, &i, "--gpus-per-task", &missing)) != NULL) {
@@ -725,13 +739,14 @@ static int sbatch_run(char *const argv[], char **id, lm_err *err)
     /* --parsable prints "ID" or "ID;CLUSTER". */
     size_t n = strspn(r.out, "0123456789");
     if (r.status != 0 || n == 0 || (r.out[n] != '\0' && r.out[n] != '\n' && r.out[n] != ';')) {
-        size_t el = strlen(r.err);
-        while (el > 0 && r.err[el - 1] == '\n') {
-            el--;
+        /* Show what sbatch said: its stderr, else its stdout. */
+        const char *said = r.err[0] ? r.err : r.out[0] ? r.out : "(no output)";
+        size_t sl = strlen(said);
+        while (sl > 0 && said[sl - 1] == '\n') {
+            sl--;
         }
-        rc = lm_err_set(err, LM_EINTERNAL, "sbatch failed (exit %d): %.*s%s%.200s", r.status,
-                        (int)(el > 800 ? 800 : el), r.err, el && r.out[0] ? "; output: " : "",
-                        el ? r.out : r.out[0] ? r.out : "(no output)");
+        rc = lm_err_set(err, LM_EINTERNAL, "sbatch failed (exit %d): %.*s", r.status,
+                        (int)(sl > 900 ? 900 : sl), said);
         proc_result_free(&r);
         return rc;
     }

@@ -64,8 +64,8 @@ void op_conv2d_forward(float *y, const float *x, const float *w, int N, int Cin,
     }
 }
 
-void op_conv2d_backward(float *dx, const float *dy, const float *w, int N, int Cin, int Cout,
-                        int H, int W, int k, float *scratch, size_t scratch_floats)
+void op_conv2d_backward(float *dx, const float *dy, const float *w, int N, int Cin, int Cout, int H,
+                        int W, int k, float *scratch, size_t scratch_floats)
 {
     int pad = (k - 1) / 2, NH = N * H, kk = k * k;
     size_t plane = (size_t)NH * W;
@@ -91,8 +91,7 @@ void op_conv2d_backward(float *dx, const float *dy, const float *w, int N, int C
                         }
                         float *xr = dx + (size_t)i * plane + (size_t)(row - row % H + p) * W;
                         const float *c = col + (size_t)rr * W;
-                        int q0 = pad - b > 0 ? pad - b : 0,
-                            q1 = W + pad - b < W ? W + pad - b : W;
+                        int q0 = pad - b > 0 ? pad - b : 0, q1 = W + pad - b < W ? W + pad - b : W;
                         for (int q = q0; q < q1; q++) {
                             xr[q + b - pad] += c[q];
                         }

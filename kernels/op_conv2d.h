@@ -18,7 +18,7 @@ void op_conv2d_forward(float *y, const float *x, const float *w, int N, int Cin,
                        int W, int k, float *scratch, size_t scratch_floats);
 
 /* dx = conv^T(dy) (overwrite): the input gradient. No weight gradient. */
-void op_conv2d_backward(float *dx, const float *dy, const float *w, int N, int Cin, int Cout,
-                        int H, int W, int k, float *scratch, size_t scratch_floats);
+void op_conv2d_backward(float *dx, const float *dy, const float *w, int N, int Cin, int Cout, int H,
+                        int W, int k, float *scratch, size_t scratch_floats);
 
 #endif

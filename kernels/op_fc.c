@@ -6,8 +6,8 @@
 
 #include "kernels/op_gemm.h"
 
-void op_fc_forward(float *y, const float *x, int ldx, const float *w, const float *b, int N,
-                   int in, int out, float wgain, float bgain)
+void op_fc_forward(float *y, const float *x, int ldx, const float *w, const float *b, int N, int in,
+                   int out, float wgain, float bgain)
 {
     op_sgemm(0, 1, N, out, in, wgain, x, ldx, w, in, 0.0f, y, out);
     if (b) {
@@ -20,8 +20,8 @@ void op_fc_forward(float *y, const float *x, int ldx, const float *w, const floa
 }
 
 /* Shapes: dy [N, out], W [out, in], dx [N, in] (row stride ldx). */
-void op_fc_backward(float *dx, int ldx, float beta, const float *dy, const float *w, int N,
-                    int in, int out, float wgain)
+void op_fc_backward(float *dx, int ldx, float beta, const float *dy, const float *w, int N, int in,
+                    int out, float wgain)
 {
     op_sgemm(0, 0, N, in, out, wgain, dy, out, w, in, beta, dx, ldx);
 }

@@ -39,8 +39,8 @@ void op_modulate_forward(float *xs, const float *x, const float *s, int C, int N
     }
 }
 
-void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs,
-                          const float *x, const float *s, int C, int N, int64_t P)
+void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs, const float *x,
+                          const float *s, int C, int N, int64_t P)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)C * N * P > 32768)
     for (int64_t in = 0; in < (int64_t)C * N; in++) {
@@ -82,8 +82,8 @@ void op_demod_forward(float *d, const float *s, const float *Q, int N, int Cin, 
     }
 }
 
-void op_demod_backward(float *ds, const float *dd, const float *d, const float *s,
-                       const float *Q, int N, int Cin, int Cout, float *tmp)
+void op_demod_backward(float *ds, const float *dd, const float *d, const float *s, const float *Q,
+                       int N, int Cin, int Cout, float *tmp)
 {
     float *e = tmp, *f = tmp + (size_t)N * Cout;
     for (int64_t k = 0; k < (int64_t)N * Cout; k++) {
@@ -125,8 +125,7 @@ void op_modconv_out_forward(float *y, const float *c, const float *d, const floa
  * i.e. wherever the clamp was inactive). */
 void op_modconv_out_backward(float *dc, float *dd, float *dnoise, const float *dy, const float *y,
                              const float *d, const float *noise, int64_t noise_nstride, float ns,
-                             const float *bias, int Cout, int N, int64_t P, float gain,
-                             float clamp)
+                             const float *bias, int Cout, int N, int64_t P, float gain, float clamp)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)Cout * N * P > 32768)
     for (int64_t on = 0; on < (int64_t)Cout * N; on++) {

@@ -17,16 +17,16 @@ void op_demod_weight_sumsq(float *Q, const float *w, int Cout, int Cin, int kk);
 void op_modulate_forward(float *xs, const float *x, const float *s, int C, int N, int64_t P);
 /* dx = dxs * s (accumulate != 0: dx += ...; dx may be NULL to skip);
  * ds[n, i] = sum_p dxs[i, n, p] * x[i, n, p] (overwrite; NULL skips). */
-void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs,
-                          const float *x, const float *s, int C, int N, int64_t P);
+void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs, const float *x,
+                          const float *s, int C, int N, int64_t P);
 
 /* d[n, o] = (sum_i s[n,i]^2 Q[o,i] + 1e-8)^(-1/2). tmp: N*Cin floats. */
 void op_demod_forward(float *d, const float *s, const float *Q, int N, int Cin, int Cout,
                       float *tmp);
 /* ds[n, i] -= s[n, i] * sum_o dd[n, o] d[n, o]^3 Q[o, i]  (ACCUMULATES into ds).
  * tmp: N*Cout + N*Cin floats. */
-void op_demod_backward(float *ds, const float *dd, const float *d, const float *s,
-                       const float *Q, int N, int Cin, int Cout, float *tmp);
+void op_demod_backward(float *ds, const float *dd, const float *d, const float *s, const float *Q,
+                       int N, int Cin, int Cout, float *tmp);
 
 /* y[o,n,p] = bias_act(c[o,n,p] * d[n,o] + ns * noise[n*noise_nstride + p] + bias[o]),
  * lrelu with gain, clamp <= 0 for none. noise NULL: no noise; noise_nstride 0: one map

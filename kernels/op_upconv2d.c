@@ -72,8 +72,8 @@ void op_upconv2d_forward(float *y, const float *x, const float *wup, int N, int 
     }
 }
 
-void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, int Cin,
-                          int Cout, int h, int w, float *scratch, size_t scratch_floats)
+void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, int Cin, int Cout,
+                          int h, int w, float *scratch, size_t scratch_floats)
 {
     int oc = chunk_channels(scratch_floats, N, h, w, Cout);
     int ht = 2 * h + 1, wt = 2 * w + 1;
@@ -99,7 +99,7 @@ void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, i
                 }
             }
         }
-        op_sgemm(1, 0, Cin, (int)nhw, nc * 9, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, cols,
-                 (int)nhw, o0 == 0 ? 0.0f : 1.0f, dx, (int)nhw);
+        op_sgemm(1, 0, Cin, (int)nhw, nc * 9, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, cols, (int)nhw,
+                 o0 == 0 ? 0.0f : 1.0f, dx, (int)nhw);
     }
 }

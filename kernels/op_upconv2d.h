@@ -21,7 +21,7 @@ void op_upconv2d_forward(float *y, const float *x, const float *wup, int N, int 
                          int h, int w, float *scratch, size_t scratch_floats);
 
 /* dx = upconv^T(dy) (overwrite): input gradient only. */
-void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, int Cin,
-                          int Cout, int h, int w, float *scratch, size_t scratch_floats);
+void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, int Cin, int Cout,
+                          int h, int w, float *scratch, size_t scratch_floats);
 
 #endif

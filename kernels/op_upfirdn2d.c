@@ -30,8 +30,7 @@ void op_upsample2d_forward(float *y, const float *x, int64_t planes, int h, int 
 }
 
 /* dy [planes, 2h, 2w] -> tmp [planes, h, 2w] -> dx [planes, h, w]. */
-void op_upsample2d_backward(float *dx, const float *dy, int64_t planes, int h, int w,
-                            float *tmp)
+void op_upsample2d_backward(float *dx, const float *dy, int64_t planes, int h, int w, float *tmp)
 {
     int W2 = 2 * w;
 #pragma omp parallel for schedule(static) if (planes * h * w > 16384)
@@ -65,8 +64,8 @@ void op_fir4_forward(float *y, const float *t, int64_t planes, int ht, int wt, f
             mr[0] = op_fir4_at(row, wt, 1, 0);
             for (int x = 1; x < wo - 2; x++) {
                 /* Interior: all four taps in range. */
-                mr[x] = 0.25f * row[x - 1] + 0.75f * row[x] + 0.75f * row[x + 1] +
-                        0.25f * row[x + 2];
+                mr[x] =
+                    0.25f * row[x - 1] + 0.75f * row[x] + 0.75f * row[x + 1] + 0.25f * row[x + 2];
             }
             for (int x = wo - 2 > 1 ? wo - 2 : 1; x < wo; x++) {
                 mr[x] = op_fir4_at(row, wt, 1, x);

@@ -11,8 +11,7 @@
  * tmp: planes*h*2w floats. */
 void op_upsample2d_forward(float *y, const float *x, int64_t planes, int h, int w, float *tmp);
 /* Adjoint: dy [planes, 2h, 2w] -> dx [planes, h, w] (overwrite). tmp: planes*h*2w floats. */
-void op_upsample2d_backward(float *dx, const float *dy, int64_t planes, int h, int w,
-                            float *tmp);
+void op_upsample2d_backward(float *dx, const float *dy, int64_t planes, int h, int w, float *tmp);
 
 /* 4x4 FIR (taps [1,3,3,1]/4 per axis) with padding 1, valid:
  * t [planes, ht, wt] -> y [planes, ht-1, wt-1]. tmp: planes*ht*(wt-1) floats. */

@@ -1,6 +1,7 @@
 /*
  * tf_dense.c - fully connected layer, element-wise add and activation for the
- * NHWC face networks (tf_nhwc.h), and the per-channel affine. Dense: x [in], w [in][out], b [out], y [out].
+ * NHWC face networks (tf_nhwc.h), and the per-channel affine. Dense: x [in], w [in][out], b [out],
+ * y [out].
  */
 #include "kernels/tf_nhwc.h"
 

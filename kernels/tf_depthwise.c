@@ -16,8 +16,8 @@ void op_tf_depthwise_forward(float *out, const float *in, const float *filt, con
                              const op_tf_geom *g, enum op_act act)
 {
     const int C = g->C;
-#pragma omp parallel for schedule(static) \
-    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)g->OH * g->OW * C * g->KH * g->KW >          \
+                                              OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *o = out + ((size_t)oy * g->OW + ox) * C;

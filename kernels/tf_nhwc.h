@@ -31,10 +31,10 @@ enum op_act { OP_ACT_NONE = 0, OP_ACT_RELU = 1, OP_ACT_LEAKY = 2, OP_ACT_RELU6 =
 
 /* Geometry of one windowed op (conv, depthwise, pool). */
 typedef struct op_tf_geom {
-    int H, W, C;          /* input */
-    int KH, KW, stride;   /* window */
+    int H, W, C;        /* input */
+    int KH, KW, stride; /* window */
     int pad_top, pad_left;
-    int OH, OW;           /* output */
+    int OH, OW; /* output */
 } op_tf_geom;
 
 /* Fill g for input H x W x C, a KH x KW window with this stride and padding.
@@ -109,6 +109,13 @@ void op_tf_affine_backward(float *dx, const float *dy, const float *y, size_t n_
 
 /* dx[i] = act'(y[i]) * dy[i], y the forward output (overwritten; may alias dy). */
 void op_tf_act_backward(float *dx, const float *dy, const float *y, size_t n, enum op_act act);
+
+/* Batch normalisation as TF.js computes it (not folded, so results round like
+ * the reference): x = act(offset[c] + (x - mean[c]) * scale[c] /
+ * sqrt(var[c] + eps)), per element in double, in place over n_pix pixels of
+ * C channels. Backward is not provided (only the SSD detector uses it). */
+void op_tf_batchnorm_forward(float *x, size_t n_pix, int C, const float *mean, const float *var,
+                             const float *offset, const float *scale, double eps, enum op_act act);
 
 /* out[i] = act(x[i]) in place. */
 void op_tf_act_forward(float *x, size_t n, enum op_act act);

@@ -13,8 +13,8 @@
 void op_tf_maxpool_forward(float *out, const float *in, const op_tf_geom *g)
 {
     const int C = g->C;
-#pragma omp parallel for schedule(static) \
-    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)g->OH * g->OW * C * g->KH * g->KW >          \
+                                              OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *o = out + ((size_t)oy * g->OW + ox) * C;
@@ -79,8 +79,8 @@ void op_tf_maxpool_backward(float *din, const float *dout, const float *in, cons
 void op_tf_avgpool_forward(float *out, const float *in, const op_tf_geom *g)
 {
     const int C = g->C;
-#pragma omp parallel for schedule(static) \
-    if ((size_t)g->OH * g->OW * C * g->KH * g->KW > OP_TF_PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)g->OH * g->OW * C * g->KH * g->KW >          \
+                                              OP_TF_PAR_MIN)
     for (int oy = 0; oy < g->OH; oy++) {
         for (int ox = 0; ox < g->OW; ox++) {
             float *o = out + ((size_t)oy * g->OW + ox) * C;
@@ -120,7 +120,8 @@ void op_tf_avgpool_backward(float *din, const float *dout, const op_tf_geom *g)
         for (int ox = 0; ox < g->OW; ox++) {
             int y0 = oy * g->stride - g->pad_top, x0 = ox * g->stride - g->pad_left;
             int ya = y0 < 0 ? 0 : y0, xa = x0 < 0 ? 0 : x0;
-            int yb = y0 + g->KH > g->H ? g->H : y0 + g->KH, xb = x0 + g->KW > g->W ? g->W : x0 + g->KW;
+            int yb = y0 + g->KH > g->H ? g->H : y0 + g->KH,
+                xb = x0 + g->KW > g->W ? g->W : x0 + g->KW;
             int n = (yb - ya) * (xb - xa);
             if (n <= 0) {
                 continue;

@@ -16,6 +16,7 @@
 struct faces_ctx {
     unsigned what;
     fdet_model *det;
+    fdet_ssd_model *ssd;
     lmk_model *lmk;
     fexp_model *exp;
     fage_model *age;
@@ -33,6 +34,9 @@ int faces_ctx_create(faces_ctx **out, const char *models_dir, unsigned what, lm_
     int rc = 0;
     if (what & FACES_DETECTOR) {
         rc = fdet_model_load(&fc->det, models_dir, err);
+    }
+    if (!rc && (what & FACES_SSD)) {
+        rc = fdet_ssd_model_load(&fc->ssd, models_dir, err);
     }
     if (!rc && (what & (FACES_LANDMARKS | FACES_LANDMARKS_TINY))) {
         rc = lmk_model_load(&fc->lmk, models_dir, !(what & FACES_LANDMARKS), err);
@@ -60,6 +64,7 @@ void faces_ctx_free(faces_ctx *fc)
         return;
     }
     fdet_model_free(fc->det);
+    fdet_ssd_model_free(fc->ssd);
     lmk_model_free(fc->lmk);
     fexp_model_free(fc->exp);
     fage_model_free(fc->age);
@@ -67,8 +72,32 @@ void faces_ctx_free(faces_ctx *fc)
     free(fc);
 }
 
-int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces,
-                 int max, int *n, lm_err *err)
+/* Keep the boxes with at least one pixel inside the image, as faces. */
+static int boxes_to_faces(const fdet_box *boxes, int found, int cap, const lm_image *img,
+                          unsigned have, faces_face *faces)
+{
+    int k = 0, dropped = 0;
+    for (int i = 0; i < found && i < cap; i++) {
+        faces_rect r;
+        if (faces_rect_crop(&r, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, img->w, img->h) !=
+            0) {
+            dropped++;
+            continue;
+        }
+        faces_face *f = &faces[k++];
+        *f = (faces_face){0};
+        f->det = boxes[i];
+        f->det_crop = r;
+        f->have = have;
+    }
+    if (dropped) {
+        lm_log(LM_LOG_WARN, "faces: dropped %d detection(s) lying outside the image", dropped);
+    }
+    return k + (found > cap ? found - cap : 0);
+}
+
+int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces, int max,
+                 int *n, lm_err *err)
 {
     *n = 0;
     if (!fc->det) {
@@ -82,33 +111,32 @@ int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_f
     }
     int rc = fdet_detect(fc->det, img->px, img->w, img->h, S, FDET_DEFAULT_SCORE, boxes, cap,
                          &found, err);
-    if (rc) {
-        free(boxes);
-        return rc;
+    if (!rc) {
+        *n = boxes_to_faces(boxes, found, cap, img, FACES_DETECTOR, faces);
     }
-    int k = 0, dropped = 0;
-    for (int i = 0; i < found; i++) {
-        faces_rect r;
-        if (faces_rect_crop(&r, boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, img->w,
-                            img->h) != 0) {
-            dropped++;
-            continue;
-        }
-        if (i < cap) {
-            faces_face *f = &faces[k];
-            *f = (faces_face){0};
-            f->det = boxes[i];
-            f->det_crop = r;
-            f->have = FACES_DETECTOR;
-        }
-        k++;
-    }
-    if (dropped) {
-        lm_log(LM_LOG_WARN, "faces: dropped %d detection(s) lying outside the image", dropped);
-    }
-    *n = k;
     free(boxes);
-    return 0;
+    return rc;
+}
+
+int faces_detect_ssd(const faces_ctx *fc, const lm_image *img, faces_face *faces, int max, int *n,
+                     lm_err *err)
+{
+    *n = 0;
+    if (!fc->ssd) {
+        return lm_err_set(err, LM_ECONFIG, "faces: context created without the SSD detector");
+    }
+    int cap = max > 0 ? max : 0, found = 0;
+    fdet_box *boxes = malloc((size_t)(cap ? cap : 1) * sizeof *boxes);
+    if (!boxes) {
+        return lm_err_set(err, -ENOMEM, "faces: out of memory");
+    }
+    int rc = fdet_ssd_detect(fc->ssd, img->px, img->w, img->h, FDET_SSD_MIN_CONF,
+                             FDET_SSD_MAX_RESULTS, boxes, cap, &found, err);
+    if (!rc) {
+        *n = boxes_to_faces(boxes, found, cap, img, FACES_SSD, faces);
+    }
+    free(boxes);
+    return rc;
 }
 
 int faces_aligned_rect(faces_rect *crop, const double (*lmk)[2], int W, int H)
@@ -137,8 +165,8 @@ static void mean_pts(double c[2], const double (*lmk)[2], int a, int b)
     c[1] /= b - a + 1;
 }
 
-int faces_dlib_rect(faces_rect *crop, const double (*lmk)[2], int lmk_crop_w, int lmk_crop_h,
-                    int W, int H)
+int faces_dlib_rect(faces_rect *crop, const double (*lmk)[2], int lmk_crop_w, int lmk_crop_h, int W,
+                    int H)
 {
     double e1[2], e2[2], m[2];
     mean_pts(e1, lmk, 36, 41);

@@ -1,6 +1,6 @@
 /*
  * faces.h - the face pipeline of face-api (specs/face-models.md section 11),
- * in-process: detect (tiny_face_detector) -> 68 landmarks on the detection
+ * in-process: detect (tiny_face_detector, or the SSD) -> 68 landmarks on the detection
  * box -> "aligned rect" from the landmarks for expression and age/gender ->
  * dlib-style rect from eyes and mouth for the 128-D descriptor. Results match
  * face-api 1.7.15 on the same pixels (see tests/unit/test_face_pipeline.c).
@@ -23,9 +23,10 @@
 
 #include <stdint.h>
 
-#include "models/fdet.h"
-#include "models/fexp.h"
 #include "models/faces_prep.h"
+#include "models/fdet.h"
+#include "models/fdet_ssd.h"
+#include "models/fexp.h"
 #include "models/frec.h"
 #include "models/lmk.h"
 #include "shared/lm_err.h"
@@ -39,13 +40,14 @@ enum {
     FACES_DESCRIPTOR = 8,
     FACES_EXPRESSION = 16,
     FACES_AGE_GENDER = 32,
+    FACES_SSD = 64,                 /* the SSD MobileNetV1 detector (slower, finds smaller faces) */
     FACES_ALL = 1 | 2 | 8 | 16 | 32 /* everything face-api's usual chain uses */
 };
 
 /* What faces_analyze filled in (bit set, FACES_* values). */
 typedef struct faces_face {
-    fdet_box det;           /* detection: image pixels + relative box, score */
-    faces_rect det_crop;    /* integer crop of the box (landmark net input) */
+    fdet_box det;              /* detection: image pixels + relative box, score */
+    faces_rect det_crop;       /* integer crop of the box (landmark net input) */
     double lmk[LMK_POINTS][2]; /* image pixels, face-api's convention: relative
                                 * position times the crop size plus the
                                 * unclipped box origin (det.x, det.y) */
@@ -53,9 +55,9 @@ typedef struct faces_face {
     float expr[FEXP_N];        /* probabilities, fexp_labels order */
     float age;                 /* years */
     float p_male, p_female;
-    faces_rect dlib_crop;      /* from eyes and mouth, for the descriptor */
-    float desc[FREC_DIM];      /* not normalised; same person: distance < 0.6 */
-    unsigned have;             /* FACES_* bits of the fields filled */
+    faces_rect dlib_crop; /* from eyes and mouth, for the descriptor */
+    float desc[FREC_DIM]; /* not normalised; same person: distance < 0.6 */
+    unsigned have;        /* FACES_* bits of the fields filled */
 } faces_face;
 
 typedef struct faces_ctx faces_ctx; /* opaque */
@@ -73,8 +75,14 @@ void faces_ctx_free(faces_ctx *fc); /* accepts NULL */
  * number found into *n (may exceed max). A face whose box has no pixel inside
  * the image is dropped with a log line. Zero faces is success. Errors:
  * LM_ECONFIG (no detector loaded, bad det_size), -ENOMEM. */
-int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces,
-                 int max, int *n, lm_err *err);
+int faces_detect(const faces_ctx *fc, const lm_image *img, int det_size, faces_face *faces, int max,
+                 int *n, lm_err *err);
+
+/* Same with the SSD MobileNetV1 detector (context created with FACES_SSD):
+ * input 512, min confidence 0.5, at most 100 faces. Sets have = FACES_SSD.
+ * Errors: LM_ECONFIG (SSD not loaded), -ENOMEM. */
+int faces_detect_ssd(const faces_ctx *fc, const lm_image *img, faces_face *faces, int max, int *n,
+                     lm_err *err);
 
 /* Run every loaded per-face network on one detected face (f->det and
  * f->det_crop set, e.g. by faces_detect): landmarks, then expression and
@@ -94,8 +102,8 @@ int faces_describe(const faces_ctx *fc, const lm_image *img, const double (*lmk)
  * computed on (face-api bounds the dlib rect by it; pass the image size when
  * the landmarks come from elsewhere). */
 int faces_aligned_rect(faces_rect *crop, const double (*lmk)[2], int W, int H);
-int faces_dlib_rect(faces_rect *crop, const double (*lmk)[2], int lmk_crop_w, int lmk_crop_h,
-                    int W, int H);
+int faces_dlib_rect(faces_rect *crop, const double (*lmk)[2], int lmk_crop_w, int lmk_crop_h, int W,
+                    int H);
 
 /* Index of the face with the largest detection box area (-1 when n <= 0). */
 int faces_largest(const faces_face *faces, int n);

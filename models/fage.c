@@ -69,7 +69,9 @@ int fage_model_load(fage_model **out, const char *models_dir, lm_err *err)
     wt_tfjs *w = NULL;
     int rc = faces_weights_load(&m->w, models_dir, "age_gender_model", err);
     w = m->w;
-    rc = rc ? rc : wt_tfjs_get(w, "entry_flow/conv_in/filters", 4, (const int[]){3, 3, 3, 32}, &m->in_f, err);
+    rc = rc ? rc
+            : wt_tfjs_get(w, "entry_flow/conv_in/filters", 4, (const int[]){3, 3, 3, 32}, &m->in_f,
+                          err);
     rc = rc ? rc : wt_tfjs_get(w, "entry_flow/conv_in/bias", 1, (const int[]){32}, &m->in_b, err);
     rc = rc ? rc : bind_red(w, &m->red[0], "entry_flow/reduction_block_0", 32, 64, err);
     rc = rc ? rc : bind_red(w, &m->red[1], "entry_flow/reduction_block_1", 64, 128, err);

@@ -16,7 +16,7 @@
 #define FAGE_SIZE 112
 
 typedef struct fage_result {
-    float age;         /* years */
+    float age; /* years */
     float p_male, p_female;
 } fage_result;
 

@@ -58,7 +58,8 @@ int fdet_model_load(fdet_model **out, const char *models_dir, lm_err *err)
         snprintf(n, sizeof n, "conv%d/bias", i + 1);
         rc = rc ? rc : wt_tfjs_get(m->w, n, 1, (const int[]){cout}, &m->sep[i].b, err);
     }
-    rc = rc ? rc : wt_tfjs_get(m->w, "conv8/filters", 4, (const int[]){1, 1, 512, 25}, &m->conv8_f, err);
+    rc = rc ? rc
+            : wt_tfjs_get(m->w, "conv8/filters", 4, (const int[]){1, 1, 512, 25}, &m->conv8_f, err);
     rc = rc ? rc : wt_tfjs_get(m->w, "conv8/bias", 1, (const int[]){25}, &m->conv8_b, err);
     if (rc) {
         goto fail;
@@ -78,18 +79,21 @@ void fdet_model_free(fdet_model *m)
     }
 }
 
+/* Workspace: A holds conv0's output ((S-2)^2 x 16, the largest activation)
+ * and each separable conv's output; B each max-pool output and T the
+ * depthwise temp, both at most S^2 x 4 floats (checked for every S multiple of
+ * 32 up to 1024: pool outputs shrink 4x in area as channels double); then the
+ * conv0 im2col buffer ((S-2)^2 x 27). */
 size_t fdet_ws_floats(int S)
 {
-    /* Two ping-pong activation buffers, a depthwise temp and the conv0
-     * im2col buffer; every activation is at most S*S*16 floats. */
-    size_t a = (size_t)S * S * 16;
-    return 3 * a + (size_t)S * S * 27;
+    size_t s2 = (size_t)S * S;
+    return s2 * 16 + 2 * s2 * 4 + s2 * 27;
 }
 
 void fdet_forward(const fdet_model *m, float *out, float *ws, const float *in, int S)
 {
-    size_t a = (size_t)S * S * 16;
-    float *A = ws, *B = ws + a, *T = ws + 2 * a, *col = ws + 3 * a;
+    size_t s2 = (size_t)S * S;
+    float *A = ws, *B = ws + s2 * 16, *T = B + s2 * 4, *col = T + s2 * 4;
     op_tf_geom g;
     op_tf_geom_init(&g, S, S, 3, 3, 3, 1, OP_TF_VALID);
     op_tf_conv2d_forward(A, col, in, m->conv0_f, m->conv0_b, &g, 16, OP_ACT_LEAKY);

@@ -35,11 +35,11 @@ static const struct {
     const char *name;
     int cin, cout, down;
 } res_spec[N_RES] = {
-    {"conv32_1", 32, 32, 0},       {"conv32_2", 32, 32, 0},        {"conv32_3", 32, 32, 0},
-    {"conv64_down", 32, 64, 1},    {"conv64_1", 64, 64, 0},        {"conv64_2", 64, 64, 0},
-    {"conv64_3", 64, 64, 0},       {"conv128_down", 64, 128, 1},   {"conv128_1", 128, 128, 0},
-    {"conv128_2", 128, 128, 0},    {"conv256_down", 128, 256, 1},  {"conv256_1", 256, 256, 0},
-    {"conv256_2", 256, 256, 0},    {"conv256_down_out", 256, 256, 1},
+    {"conv32_1", 32, 32, 0},    {"conv32_2", 32, 32, 0},           {"conv32_3", 32, 32, 0},
+    {"conv64_down", 32, 64, 1}, {"conv64_1", 64, 64, 0},           {"conv64_2", 64, 64, 0},
+    {"conv64_3", 64, 64, 0},    {"conv128_down", 64, 128, 1},      {"conv128_1", 128, 128, 0},
+    {"conv128_2", 128, 128, 0}, {"conv256_down", 128, 256, 1},     {"conv256_1", 256, 256, 0},
+    {"conv256_2", 256, 256, 0}, {"conv256_down_out", 256, 256, 1},
 };
 
 struct frec_model {
@@ -219,8 +219,8 @@ size_t frec_backward_ws_floats(void)
 
 /* Backward of conv_layer for the input only: dy (gradient of the layer
  * output y) -> dx. dy is modified (turned into the conv output gradient). */
-static void conv_layer_backward(float *dx, float *dy, const float *y, const cl_w *c, int H,
-                                int W, int stride, enum op_tf_pad pad, int relu, float *scratch)
+static void conv_layer_backward(float *dx, float *dy, const float *y, const cl_w *c, int H, int W,
+                                int stride, enum op_tf_pad pad, int relu, float *scratch)
 {
     op_tf_geom g;
     op_tf_geom_init(&g, H, W, c->cin, c->k, c->k, stride, pad);
@@ -289,8 +289,8 @@ void frec_backward(const frec_model *m, float *din, float *bws, const float *ws,
     op_tf_geom_init(&g, h, h, 256, h, h, 1, OP_TF_VALID);
     op_tf_avgpool_backward(gA, dmean, &g);
     for (int i = N_RES - 1; i >= 0; i--) {
-        residual_backward(gB, gA, G1, G2, scratch, ws + p.off_out[i], ws + p.off_t1[i],
-                          &m->res[i], p.h_in[i], p.h_mid[i], p.h_out[i]);
+        residual_backward(gB, gA, G1, G2, scratch, ws + p.off_out[i], ws + p.off_t1[i], &m->res[i],
+                          p.h_in[i], p.h_mid[i], p.h_out[i]);
         float *t = gA;
         gA = gB;
         gB = t;

@@ -41,7 +41,8 @@ int lmk_extractor_bind(lmk_extractor *x, wt_tfjs *w, int tiny, lm_err *err)
         if (b == 0) {
             rc = wt_tfjs_get(w, "dense0/conv0/filters", 4, (const int[]){3, 3, 3, 32},
                              &blk->conv0_f, err);
-            rc = rc ? rc : wt_tfjs_get(w, "dense0/conv0/bias", 1, (const int[]){32}, &blk->conv0_b, err);
+            rc = rc ? rc
+                    : wt_tfjs_get(w, "dense0/conv0/bias", 1, (const int[]){32}, &blk->conv0_b, err);
         } else {
             snprintf(p, sizeof p, "dense%d/conv0", b);
             rc = bind_sep(w, &blk->conv[0], p, cin, cout, err);
@@ -63,8 +64,8 @@ size_t lmk_extractor_ws_floats(void)
     return 8 * LMK_ACT + (size_t)56 * 56 * 27;
 }
 
-static void sep(float *out, float *tmp, const float *in, const lmk_sep *s, int h, int cin,
-                int cout, int stride, enum op_act act)
+static void sep(float *out, float *tmp, const float *in, const lmk_sep *s, int h, int cin, int cout,
+                int stride, enum op_act act)
 {
     op_tf_geom g;
     op_tf_geom_init(&g, h, h, cin, 3, 3, stride, OP_TF_SAME);
@@ -125,10 +126,11 @@ int lmk_model_load(lmk_model **out, const char *models_dir, int tiny, lm_err *er
     if (!m) {
         return lm_err_set(err, -ENOMEM, "out of memory");
     }
-    int rc = faces_weights_load(&m->w, models_dir,
-                                tiny ? "face_landmark_68_tiny_model" : "face_landmark_68_model", err);
+    int rc = faces_weights_load(
+        &m->w, models_dir, tiny ? "face_landmark_68_tiny_model" : "face_landmark_68_model", err);
     rc = rc ? rc : lmk_extractor_bind(&m->x, m->w, tiny, err);
-    rc = rc ? rc : wt_tfjs_get(m->w, "fc/weights", 2, (const int[]){m->x.out_ch, 136}, &m->fc_w, err);
+    rc = rc ? rc
+            : wt_tfjs_get(m->w, "fc/weights", 2, (const int[]){m->x.out_ch, 136}, &m->fc_w, err);
     rc = rc ? rc : wt_tfjs_get(m->w, "fc/bias", 1, (const int[]){136}, &m->fc_b, err);
     if (rc) {
         lmk_model_free(m);

@@ -31,9 +31,9 @@ typedef struct lmk_block {
 } lmk_block;
 
 typedef struct lmk_extractor {
-    int n_blocks;  /* 4 (full) or 3 (tiny) */
-    int n_convs;   /* convs per block: 4 (full) or 3 (tiny) */
-    int out_ch;    /* 256 or 128 */
+    int n_blocks; /* 4 (full) or 3 (tiny) */
+    int n_convs;  /* convs per block: 4 (full) or 3 (tiny) */
+    int out_ch;   /* 256 or 128 */
     lmk_block block[4];
 } lmk_extractor;
 

@@ -22,7 +22,7 @@ typedef struct sg2__layer {
     int kind, res, in_res, cin, cout, ws_idx, noise_idx, block;
     char name[SG2_NAME];
     size_t o_weight, o_bias, o_aff_w, o_aff_b, o_ns, o_noise; /* offsets into params */
-    size_t o_q, o_wup;                                       /* offsets into derived */
+    size_t o_q, o_wup;                                        /* offsets into derived */
     const float *weight, *bias, *aff_w, *aff_b, *ns, *noise_const, *q, *wup;
 } sg2__layer;
 

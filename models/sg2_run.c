@@ -108,7 +108,8 @@ static size_t ctx_layout(sg2_ctx *c, float *base)
             lo = op_upconv2d_scratch_size((int)B, L->in_res, L->in_res, 1);
             full = op_upconv2d_scratch_size((int)B, L->in_res, L->in_res, L->cout);
         }
-        mx_conv = zmax(mx_conv, zmax(lo, full < SG2_CONV_SCRATCH_CAP ? full : SG2_CONV_SCRATCH_CAP));
+        mx_conv =
+            zmax(mx_conv, zmax(lo, full < SG2_CONV_SCRATCH_CAP ? full : SG2_CONV_SCRATCH_CAP));
     }
     for (int b = 0, r = 4; b < m->n_blocks; b++, r *= 2) {
         c->img[b] = take(base, &off, Ci * B * r * r);
@@ -187,20 +188,21 @@ float *sg2_ctx_noise(sg2_ctx *ctx, int i)
 
 /* ---------------------------------------------------------------- mapping */
 
-int sg2_mapping_forward(sg2_ctx *ctx, const float *z, int n, float *w)
+int sg2_mapping_forward(sg2_ctx *ctx, const float *z, int n, float *w, lm_err *err)
 {
     const sg2_model *m = ctx->m;
     const sg2_config *cfg = &m->cfg;
     if (n < 1 || n > ctx->B) {
-        return LM_ECONFIG;
+        return lm_err_set(err, LM_ECONFIG, "sg2 mapping: %d images for a context of batch %d", n,
+                          ctx->B);
     }
     memcpy(ctx->z, z, sizeof(float) * (size_t)n * cfg->z_dim);
     op_pixnorm_forward(ctx->zn, ctx->z, n, cfg->z_dim);
     const float *x = ctx->zn;
     for (int l = 0; l < cfg->mapping_layers; l++) {
         int in = m->fc_in[l], out = m->fc_out[l];
-        op_fc_forward(ctx->fc[l], x, in, m->params + m->o_fc_w[l], m->params + m->o_fc_b[l], n,
-                      in, out, cfg->mapping_lr_mul / sqrtf((float)in), cfg->mapping_lr_mul);
+        op_fc_forward(ctx->fc[l], x, in, m->params + m->o_fc_w[l], m->params + m->o_fc_b[l], n, in,
+                      out, cfg->mapping_lr_mul / sqrtf((float)in), cfg->mapping_lr_mul);
         op_bias_act_forward(ctx->fc[l], ctx->fc[l], NULL, n, out, 1, 1, SQRT2, 0.0f);
         x = ctx->fc[l];
     }
@@ -209,13 +211,13 @@ int sg2_mapping_forward(sg2_ctx *ctx, const float *z, int n, float *w)
     return 0;
 }
 
-int sg2_mapping_backward(sg2_ctx *ctx, const float *dw, float *dz)
+int sg2_mapping_backward(sg2_ctx *ctx, const float *dw, float *dz, lm_err *err)
 {
     const sg2_model *m = ctx->m;
     const sg2_config *cfg = &m->cfg;
     int n = ctx->map_n;
     if (n < 1) {
-        return LM_ECONFIG;
+        return lm_err_set(err, LM_ECONFIG, "sg2 mapping backward without a forward");
     }
     float *g = ctx->gmA, *g2 = ctx->gmB;
     memcpy(g, dw, sizeof(float) * (size_t)n * cfg->w_dim);
@@ -276,13 +278,17 @@ void sg2_ws_grad_to_w(float *dw, const float *dws, int n, int num_ws, int w_dim,
 /* -------------------------------------------------------------- synthesis */
 
 int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_mode mode,
-                          uint64_t *rng, float *img)
+                          uint64_t *rng, float *img, lm_err *err)
 {
     const sg2_model *m = ctx->m;
     const sg2_config *cfg = &m->cfg;
-    if (n < 1 || n > ctx->B || (mode == SG2_NOISE_RANDOM && !rng) || mode < SG2_NOISE_CONST ||
-        mode > SG2_NOISE_USER) {
-        return LM_ECONFIG;
+    if (n < 1 || n > ctx->B) {
+        return lm_err_set(err, LM_ECONFIG, "sg2 synthesis: %d images for a context of batch %d", n,
+                          ctx->B);
+    }
+    if ((mode == SG2_NOISE_RANDOM && !rng) || mode < SG2_NOISE_CONST || mode > SG2_NOISE_USER) {
+        return lm_err_set(err, LM_ECONFIG, "sg2 synthesis: bad noise mode %d%s", (int)mode,
+                          mode == SG2_NOISE_RANDOM ? " (random needs an RNG state)" : "");
     }
     int Wd = cfg->w_dim, ldws = cfg->num_ws * Wd, Ci = cfg->img_channels;
     float clamp = cfg->conv_clamp;
@@ -302,11 +308,11 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
         const float *wrow = ws + (size_t)L->ws_idx * Wd;
         if (L->kind == L_TORGB) {
             float g = 1.0f / sqrtf((float)L->cin);
-            op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin,
-                          g / sqrtf((float)Wd), g);
+            op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin, g / sqrtf((float)Wd),
+                          g);
             op_modulate_forward(ctx->xs, x, b->s, L->cin, n, P);
-            op_sgemm(0, 0, Ci, (int)(n * P), L->cin, 1.0f, L->weight, L->cin, ctx->xs,
-                     (int)(n * P), 0.0f, b->y, (int)(n * P));
+            op_sgemm(0, 0, Ci, (int)(n * P), L->cin, 1.0f, L->weight, L->cin, ctx->xs, (int)(n * P),
+                     0.0f, b->y, (int)(n * P));
             op_bias_act_forward(b->y, b->y, L->bias, 1, Ci, n * P, 0, 1.0f, clamp);
             float *im = ctx->img[L->block];
             size_t cnt = (size_t)Ci * n * P;
@@ -321,8 +327,8 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             }
             continue;
         }
-        op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin,
-                      1.0f / sqrtf((float)Wd), 1.0f);
+        op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin, 1.0f / sqrtf((float)Wd),
+                      1.0f);
         op_demod_forward(b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);
         op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
         if (L->kind == L_CONV1) {
@@ -353,8 +359,8 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             b->noise_stride = 0;
             break;
         }
-        op_modconv_out_forward(b->y, b->y, b->d, b->noise_used, b->noise_stride, L->ns[0],
-                               L->bias, L->cout, n, P, SQRT2, clamp);
+        op_modconv_out_forward(b->y, b->y, b->d, b->noise_used, b->noise_stride, L->ns[0], L->bias,
+                               L->cout, n, P, SQRT2, clamp);
         x = b->y;
     }
     /* CNHW -> NCHW */
@@ -373,12 +379,13 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
 
 /* Spec 6.8: torgb, conv1, conv0 per block from the top; ws rows shared by a torgb and the
  * next block's conv0 receive both contributions (op_fc_backward with beta 1). */
-int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *const *dnoise)
+int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *const *dnoise,
+                           lm_err *err)
 {
     const sg2_model *m = ctx->m;
     const sg2_config *cfg = &m->cfg;
     if (!ctx->have_fwd) {
-        return LM_ECONFIG;
+        return lm_err_set(err, LM_ECONFIG, "sg2 synthesis backward without a forward");
     }
     int n = ctx->n, Wd = cfg->w_dim, ldws = cfg->num_ws * Wd, Ci = cfg->img_channels;
     float clamp = cfg->conv_clamp;
@@ -401,8 +408,8 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
         float *dwrow = dws + (size_t)L->ws_idx * Wd;
         if (L->kind == L_TORGB) {
             op_bias_act_backward(ctx->gt, gimg, b->y, (int64_t)Ci * n * P, 0, 1.0f, clamp);
-            op_sgemm(1, 0, L->cin, (int)(n * P), Ci, 1.0f, L->weight, L->cin, ctx->gt,
-                     (int)(n * P), 0.0f, ctx->xs, (int)(n * P));
+            op_sgemm(1, 0, L->cin, (int)(n * P), Ci, 1.0f, L->weight, L->cin, ctx->gt, (int)(n * P),
+                     0.0f, ctx->xs, (int)(n * P));
             op_modulate_backward(gx, gx_valid, ctx->ds, ctx->xs, x_in, b->s, L->cin, n, P);
             gx_valid = 1;
             float g = 1.0f / sqrtf((float)L->cin);
@@ -427,8 +434,7 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
             op_upconv2d_backward(ctx->xs, gx, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
                                  ctx->conv_scratch, ctx->n_conv);
         }
-        op_modulate_backward(il < 0 ? NULL : gx2, 0, ctx->ds, ctx->xs, x_in, b->s, L->cin, n,
-                             Pin);
+        op_modulate_backward(il < 0 ? NULL : gx2, 0, ctx->ds, ctx->xs, x_in, b->s, L->cin, n, Pin);
         op_demod_backward(ctx->ds, ctx->dd, b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);
         op_fc_backward(dwrow, ldws, 1.0f, ctx->ds, L->aff_w, n, Wd, L->cin,
                        1.0f / sqrtf((float)Wd));
@@ -456,8 +462,8 @@ int64_t sg2_ctx_activation(const sg2_ctx *ctx, const char *name, float *out)
     const sg2_model *m = ctx->m;
     int n = ctx->n, l;
     char tail[16];
-    if (sscanf(name, "mapping.fc%d%1s", &l, tail) == 1 && l >= 0 &&
-        l < m->cfg.mapping_layers && ctx->map_n > 0) {
+    if (sscanf(name, "mapping.fc%d%1s", &l, tail) == 1 && l >= 0 && l < m->cfg.mapping_layers &&
+        ctx->map_n > 0) {
         size_t cnt = (size_t)ctx->map_n * m->fc_out[l];
         memcpy(out, ctx->fc[l], sizeof(float) * cnt);
         return (int64_t)cnt;

@@ -75,8 +75,10 @@ int sg2_config_check(sg2_config *cfg, lm_err *err)
     for (int r = 4; r <= R; r *= 2) {
         int c = sg2_config_channels(cfg, r);
         if (c < 1 || c > 65536) {
-            return lm_err_set(err, LM_ECONFIG, "channel_base %d / channel_max %d give %d channels "
-                              "at resolution %d", cfg->channel_base, cfg->channel_max, c, r);
+            return lm_err_set(err, LM_ECONFIG,
+                              "channel_base %d / channel_max %d give %d channels "
+                              "at resolution %d",
+                              cfg->channel_base, cfg->channel_max, c, r);
         }
     }
     int lg = 0;
@@ -124,7 +126,8 @@ int sg2_config_from_json(sg2_config *cfg, const char *json, lm_err *err)
     }
     const cJSON *mk = cJSON_GetObjectItemCaseSensitive(root, "mapping_kwargs");
     const cJSON *sk = cJSON_GetObjectItemCaseSensitive(root, "synthesis_kwargs");
-    if ((rc = json_int(root, "z_dim", &cfg->z_dim, err)) || (rc = json_int(root, "c_dim", &cfg->c_dim, err)) ||
+    if ((rc = json_int(root, "z_dim", &cfg->z_dim, err)) ||
+        (rc = json_int(root, "c_dim", &cfg->c_dim, err)) ||
         (rc = json_int(root, "w_dim", &cfg->w_dim, err)) ||
         (rc = json_int(root, "img_resolution", &cfg->img_resolution, err)) ||
         (rc = json_int(root, "img_channels", &cfg->img_channels, err))) {
@@ -172,7 +175,8 @@ int sg2_config_from_json(sg2_config *cfg, const char *json, lm_err *err)
                 ok = cJSON_IsNumber(t) && t->valuedouble == taps[i];
             }
             if (!ok) {
-                rc = lm_err_set(err, LM_ECONFIG, "resample_filter other than [1,3,3,1] unsupported");
+                rc =
+                    lm_err_set(err, LM_ECONFIG, "resample_filter other than [1,3,3,1] unsupported");
                 goto done;
             }
         }
@@ -275,7 +279,8 @@ static int model_plan(sg2_model *m)
             rc |= add_spec(m, &m->o_const, 0, 3, C, 4, 4, 0, "synthesis.b4.const");
         }
         rc |= add_spec(m, NULL, 1, 2, 4, 4, 0, 0, "synthesis.b%d.resample_filter", r);
-        for (int kind = (r == 4 ? L_CONV1 : L_CONV0);; kind = (kind == L_CONV0 ? L_CONV1 : L_TORGB)) {
+        for (int kind = (r == 4 ? L_CONV1 : L_CONV0);;
+             kind = (kind == L_CONV0 ? L_CONV1 : L_TORGB)) {
             sg2__layer *L = &m->layers[li];
             L->kind = kind;
             L->block = b;
@@ -457,8 +462,10 @@ int sg2_model_load(sg2_model **out, const char *path, lm_err *err)
     }
     const char *kw = wt_safetensors_meta(st, "generator_kwargs");
     if (!kw) {
-        rc = lm_err_set(err, LM_ECONFIG, "%s: no __metadata__.generator_kwargs (not a converted "
-                        "StyleGAN2 generator?)", path);
+        rc = lm_err_set(err, LM_ECONFIG,
+                        "%s: no __metadata__.generator_kwargs (not a converted "
+                        "StyleGAN2 generator?)",
+                        path);
         goto close_file;
     }
     sg2_config cfg;
@@ -478,9 +485,11 @@ int sg2_model_load(sg2_model **out, const char *path, lm_err *err)
             found = strcmp(m->specs[j].name, t->name) == 0;
         }
         if (!found) {
-            rc = lm_err_set(err, LM_ESHAPE, "%s: unexpected tensor '%s' for a %dx%d generator "
-                            "with %d mapping layers", path, t->name, cfg.img_resolution,
-                            cfg.img_resolution, cfg.mapping_layers);
+            rc = lm_err_set(err, LM_ESHAPE,
+                            "%s: unexpected tensor '%s' for a %dx%d generator "
+                            "with %d mapping layers",
+                            path, t->name, cfg.img_resolution, cfg.img_resolution,
+                            cfg.mapping_layers);
             goto free_model;
         }
     }
@@ -494,8 +503,10 @@ int sg2_model_load(sg2_model **out, const char *path, lm_err *err)
             }
             for (int i = 0; i < 16; i++) {
                 if (fabsf(f[i] - filter_value(i)) > 1e-6f) {
-                    rc = lm_err_set(err, LM_EFORMAT, "%s: tensor '%s' is not the [1,3,3,1] filter "
-                                    "(entry %d = %g)", path, s->name, i, f[i]);
+                    rc = lm_err_set(err, LM_EFORMAT,
+                                    "%s: tensor '%s' is not the [1,3,3,1] filter "
+                                    "(entry %d = %g)",
+                                    path, s->name, i, f[i]);
                     goto free_model;
                 }
             }
@@ -595,8 +606,8 @@ int sg2_model_save(const sg2_model *m, const char *path, lm_err *err)
     }
     char nws[16];
     snprintf(nws, sizeof nws, "%d", m->cfg.num_ws);
-    const char *meta[] = {"format", "stylegan2-ref-v1", "generator_kwargs", kw, "num_ws", nws,
-                          "created_by", "latentmill sg2_model_save"};
+    const char *meta[] = {"format", "stylegan2-ref-v1", "generator_kwargs",         kw, "num_ws",
+                          nws,      "created_by",       "latentmill sg2_model_save"};
     int rc = wt_safetensors_save(path, t, m->n_specs, meta, 4, err);
     free(kw);
     free(t);

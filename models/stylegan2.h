@@ -32,8 +32,8 @@
 
 /* Generator constructor arguments (spec section 2). */
 typedef struct sg2_config {
-    int z_dim;            /* 512 in official nets */
-    int c_dim;            /* must be 0 (conditional nets unsupported) */
+    int z_dim; /* 512 in official nets */
+    int c_dim; /* must be 0 (conditional nets unsupported) */
     int w_dim;
     int img_resolution;   /* R, power of two, 4..1024 (larger is accepted but untested) */
     int img_channels;     /* 3 */
@@ -126,9 +126,10 @@ float *sg2_ctx_noise(sg2_ctx *ctx, int i);
 
 /* Mapping: z [n, z_dim] -> w [n, w_dim] (no truncation). Keeps what
  * sg2_mapping_backward needs. Errors: LM_ECONFIG (n outside 1..batch). */
-int sg2_mapping_forward(sg2_ctx *ctx, const float *z, int n, float *w);
-/* dz [n, z_dim] from dw [n, w_dim] for the last sg2_mapping_forward. */
-int sg2_mapping_backward(sg2_ctx *ctx, const float *dw, float *dz);
+int sg2_mapping_forward(sg2_ctx *ctx, const float *z, int n, float *w, lm_err *err);
+/* dz [n, z_dim] from dw [n, w_dim] for the last sg2_mapping_forward.
+ * Errors: LM_ECONFIG (no mapping forward yet). */
+int sg2_mapping_backward(sg2_ctx *ctx, const float *dw, float *dz, lm_err *err);
 
 /* ws[n, j, :] = w[n, :] for every row j. */
 void sg2_ws_broadcast(float *ws, const float *w, int n, int num_ws, int w_dim);
@@ -144,19 +145,20 @@ void sg2_ws_grad_to_w(float *dw, const float *dws, int n, int num_ws, int w_dim,
  * rng: state for SG2_NOISE_RANDOM (advanced; may be NULL for other modes).
  * Errors: LM_ECONFIG (n outside 1..batch, RANDOM without rng). */
 int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_mode mode,
-                          uint64_t *rng, float *img);
+                          uint64_t *rng, float *img, lm_err *err);
 
 /* Backward of the last sg2_synthesis_forward for dimg = dLoss/dimg [n, C, R, R]:
  * dws [n, num_ws, w_dim] (overwritten), dnoise[i] [n, r, r] per image (overwritten;
  * dnoise or any dnoise[i] may be NULL to skip). For SG2_NOISE_CONST the gradient of the
  * shared buffer is the sum over the batch. Errors: LM_ECONFIG (no forward yet). */
-int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *const *dnoise);
+int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *const *dnoise,
+                           lm_err *err);
 
 /* Copy an intermediate of the last forward to out in the reference layout, by name:
  * "mapping.fc<l>" [n, features]; "synthesis.b<r>.conv0|conv1|torgb" [n, C, r, r] (layer
  * outputs), "synthesis.b<r>.<layer>.styles" [n, Cin] (the affine output; for torgb before
- * its 1/sqrt(Cin) weight gain), "synthesis.b<r>.x" and ".img" (block outputs). Returns the number of
- * floats written, or LM_EMISSING for an unknown name. */
+ * its 1/sqrt(Cin) weight gain), "synthesis.b<r>.x" and ".img" (block outputs). Returns the number
+ * of floats written, or LM_EMISSING for an unknown name. */
 int64_t sg2_ctx_activation(const sg2_ctx *ctx, const char *name, float *out);
 
 /* Deterministic RNG (splitmix64 state passed by pointer): a standard normal sample. */

@@ -12,14 +12,14 @@
 
 struct wt_safetensors {
     char *path;
-    unsigned char *buf;      /* whole file */
+    unsigned char *buf; /* whole file */
     size_t size;
     const unsigned char *data; /* first byte after the header */
     size_t data_size;
     cJSON *json;
     wt_tensor *tensors;
     int n;
-    cJSON *meta;             /* "__metadata__" object or NULL (owned by json) */
+    cJSON *meta; /* "__metadata__" object or NULL (owned by json) */
 };
 
 static int read_file(const char *path, unsigned char **out, size_t *size, lm_err *err)
@@ -42,8 +42,7 @@ static int read_file(const char *path, unsigned char **out, size_t *size, lm_err
     }
     b = malloc(len > 0 ? (size_t)len : 1);
     if (!b) {
-        rc = lm_err_set(err, -ENOMEM, "%s: out of memory reading %lld bytes", path,
-                        (long long)len);
+        rc = lm_err_set(err, -ENOMEM, "%s: out of memory reading %lld bytes", path, (long long)len);
         goto close_file;
     }
     if (len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
@@ -137,8 +136,7 @@ static int parse_tensor(wt_safetensors *st, const cJSON *e, wt_tensor *t, lm_err
         return lm_err_set(err, LM_EFORMAT,
                           "%s: tensor '%s': data [%llu, %llu) extends beyond the data section "
                           "(%zu bytes; file truncated?)",
-                          p, t->name, (unsigned long long)b, (unsigned long long)en,
-                          st->data_size);
+                          p, t->name, (unsigned long long)b, (unsigned long long)en, st->data_size);
     }
     if (en - b != numel * dtype_size(t->dtype)) {
         return lm_err_set(err, LM_EFORMAT,
@@ -193,14 +191,16 @@ int wt_safetensors_open(wt_safetensors **out, const char *path, lm_err *err)
         goto fail;
     }
     const cJSON *e;
-    cJSON_ArrayForEach(e, st->json) {
+    cJSON_ArrayForEach(e, st->json)
+    {
         if (strcmp(e->string, "__metadata__") == 0) {
             if (!cJSON_IsObject(e)) {
                 rc = lm_err_set(err, LM_EFORMAT, "%s: __metadata__ is not an object", path);
                 goto fail;
             }
             const cJSON *m;
-            cJSON_ArrayForEach(m, e) {
+            cJSON_ArrayForEach(m, e)
+            {
                 if (!cJSON_IsString(m)) {
                     rc = lm_err_set(err, LM_EFORMAT, "%s: __metadata__ value '%s' is not a string",
                                     path, m->string);
@@ -348,8 +348,8 @@ int wt_safetensors_get_f32(const wt_safetensors *st, const char *name, int ndim,
     return 0;
 }
 
-int wt_safetensors_save(const char *path, const wt_tensor_out *t, int n,
-                        const char *const *meta_kv, int n_meta, lm_err *err)
+int wt_safetensors_save(const char *path, const wt_tensor_out *t, int n, const char *const *meta_kv,
+                        int n_meta, lm_err *err)
 {
     int rc = 0;
     char *hdr = NULL, *tmp = NULL;

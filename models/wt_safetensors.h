@@ -27,10 +27,10 @@ enum wt_dtype { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2 };
 typedef struct wt_tensor {
     const char *name;
     enum wt_dtype dtype;
-    int ndim;                     /* 0 for a scalar (shape []) */
+    int ndim; /* 0 for a scalar (shape []) */
     int64_t shape[WT_MAX_DIMS];
-    int64_t numel;                /* product of shape (1 for a scalar) */
-    uint64_t begin, end;          /* byte offsets relative to the data section */
+    int64_t numel;       /* product of shape (1 for a scalar) */
+    uint64_t begin, end; /* byte offsets relative to the data section */
 } wt_tensor;
 
 typedef struct wt_safetensors wt_safetensors; /* opaque */
@@ -76,7 +76,7 @@ typedef struct wt_tensor_out {
  * meta_kv: n_meta pairs {key0, value0, key1, value1, ...} for "__metadata__" (may be NULL).
  * The file is written to path + ".tmp" and renamed, so a crash leaves no half file.
  * Errors: -errno, -ENOMEM, LM_ECONFIG (duplicate or empty tensor name). */
-int wt_safetensors_save(const char *path, const wt_tensor_out *t, int n,
-                        const char *const *meta_kv, int n_meta, lm_err *err);
+int wt_safetensors_save(const char *path, const wt_tensor_out *t, int n, const char *const *meta_kv,
+                        int n_meta, lm_err *err);
 
 #endif

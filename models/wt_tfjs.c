@@ -125,8 +125,8 @@ static char *dir_of(const char *path)
 }
 
 /* Parse one weight entry's metadata; fills t (without data) and storage info. */
-static int parse_entry(const cJSON *e, const char *path, int idx, wt_tensor *t,
-                       enum storage *st, double *scale, double *min, lm_err *err)
+static int parse_entry(const cJSON *e, const char *path, int idx, wt_tensor *t, enum storage *st,
+                       double *scale, double *min, lm_err *err)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
@@ -151,8 +151,8 @@ static int parse_entry(const cJSON *e, const char *path, int idx, wt_tensor *t,
         const cJSON *v = cJSON_GetArrayItem(shape, d);
         if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e9 ||
             v->valuedouble != floor(v->valuedouble)) {
-            return lm_err_set(err, LM_EFORMAT, "%s: tensor '%s': bad shape entry %d", path,
-                              t->name, d);
+            return lm_err_set(err, LM_EFORMAT, "%s: tensor '%s': bad shape entry %d", path, t->name,
+                              d);
         }
         t->shape[d] = (int)v->valuedouble;
         if (t->shape[d] != 0 && t->count > ((size_t)1 << 34) / (size_t)t->shape[d]) {
@@ -165,8 +165,8 @@ static int parse_entry(const cJSON *e, const char *path, int idx, wt_tensor *t,
     } else if (strcmp(dtype->valuestring, "int32") == 0) {
         t->dtype = WT_INT32;
     } else {
-        return lm_err_set(err, LM_EFORMAT, "%s: tensor '%s': unsupported dtype '%s'", path,
-                          t->name, dtype->valuestring);
+        return lm_err_set(err, LM_EFORMAT, "%s: tensor '%s': unsupported dtype '%s'", path, t->name,
+                          dtype->valuestring);
     }
     *st = ST_F32;
     *scale = 1.0;
@@ -295,8 +295,8 @@ int wt_tfjs_load(wt_tfjs **out, const char *manifest_path, lm_err *err)
     cJSON_ArrayForEach(grp, root)
     {
         size_t len = 0, off = 0;
-        rc = read_group(cJSON_GetObjectItemCaseSensitive(grp, "paths"), dir, manifest_path, g,
-                        &buf, &len, shard, sizeof shard, err);
+        rc = read_group(cJSON_GetObjectItemCaseSensitive(grp, "paths"), dir, manifest_path, g, &buf,
+                        &len, shard, sizeof shard, err);
         if (rc) {
             goto fail;
         }
@@ -326,8 +326,7 @@ int wt_tfjs_load(wt_tfjs **out, const char *manifest_path, lm_err *err)
                 t->f = malloc(t->count ? t->count * 4 : 4);
             }
             if (!t->i && !t->f) {
-                rc = lm_err_set(err, -ENOMEM, "%s: out of memory for '%s'", manifest_path,
-                                t->name);
+                rc = lm_err_set(err, -ENOMEM, "%s: out of memory for '%s'", manifest_path, t->name);
                 goto fail;
             }
             decode(t, st, buf + off, scale, min);
@@ -400,8 +399,7 @@ static void fmt_shape(char *s, size_t cap, int ndim, const int *shape)
     }
 }
 
-int wt_tfjs_get(wt_tfjs *w, const char *name, int ndim, const int *shape, float **data,
-                lm_err *err)
+int wt_tfjs_get(wt_tfjs *w, const char *name, int ndim, const int *shape, float **data, lm_err *err)
 {
     *data = NULL;
     for (int k = 0; k < w->count; k++) {

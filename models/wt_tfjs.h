@@ -26,9 +26,9 @@ enum wt_dtype { WT_FLOAT32 = 0, WT_INT32 = 1 };
 /* One decoded entry. `f` is set for float32 entries, `i` for int32 ones. */
 typedef struct wt_tensor {
     char *name;
-    int ndim;                   /* 0 for a scalar */
+    int ndim; /* 0 for a scalar */
     int shape[WT_TFJS_MAX_DIMS];
-    size_t count;               /* product of shape (1 for a scalar) */
+    size_t count; /* product of shape (1 for a scalar) */
     enum wt_dtype dtype;
     float *f;
     int32_t *i;

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "datasets/ds_plan.h"
+#include "models/invert.h"
 #include "shared/lm_err.h"
 #include "shared/lm_img.h"
 #include "shared/lm_job.h"
@@ -25,6 +26,19 @@
 
 #define NODE_MAX_STAGES 8
 #define NODE_MAX_THREADS 64
+
+/* [invert] section of a job file (read by node/stage_invert.c; used by the invert stage). */
+typedef struct node_invert_config {
+    char generator[4096];  /* generator .safetensors, resolved against the job file */
+    inv_params params;     /* space, steps, lr, noise, weights, early stopping */
+    int batch;             /* images optimised together (1) */
+    uint64_t seed;         /* per-item RNG seed = mix(seed, key) */
+    int w_avg_samples;     /* 10000 */
+    int init_nn;           /* init = nn: start from the nearest bank sample (else w_avg) */
+    int bank_size;         /* samples in the nn bank (1000) */
+    char recon_dir[4096];  /* reconstruction PNGs ("" = none) */
+    int recon_every;       /* a PNG for items whose plan index is a multiple (0: none) */
+} node_invert_config;
 
 /* [node] section of a job file. */
 typedef struct node_config {
@@ -38,6 +52,7 @@ typedef struct node_config {
     int det_size;          /* faces stage: detector input size (0: 416) */
     int nstages;
     char stages[NODE_MAX_STAGES][32]; /* e.g. decode, resize */
+    node_invert_config invert;        /* [invert] */
 } node_config;
 
 /* Read [node] (stages, resolution, keep_pixels, max_pixels, threads). */

@@ -94,12 +94,27 @@ static const node_stage_ops stage_table[] = {
     {"decode", 1, 1, image_create, decode_process, image_destroy},
     {"resize", 1, 1, image_create, resize_process, image_destroy},
     {"labels", 0, 1, NULL, node_labels_process, NULL},
+    {"invert", 1, 0, node_invert_create, node_invert_process, node_invert_destroy},
 };
 
 static const node_stage_ops *const module_stages[] = {
     &node_stage_faces,
     &node_stage_align,
 };
+
+static const node_batch_ops batch_table[] = {
+    {"invert", node_invert_group_size, node_invert_process_many},
+};
+
+const node_batch_ops *node_batch_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof batch_table / sizeof batch_table[0]; i++) {
+        if (strcmp(batch_table[i].name, name) == 0) {
+            return &batch_table[i];
+        }
+    }
+    return NULL;
+}
 
 const node_stage_ops *node_stage_find(const char *name)
 {

@@ -85,7 +85,10 @@ typedef struct bank_space {
     const float *x;   /* n x (num_ws * w_dim), row-major, float32 */
 } bank_space;
 
-/* A rank's share of the data. All pointers are IN (borrowed for the call). */
+/* A rank's share of the data. All pointers are IN (borrowed for the call).
+ * Collective contract: every rank passes the same spaces (names, num_ws, w_dim)
+ * and the same columns (names, kinds, classes) in the same order; only n, the
+ * ids and the values differ. Ids must be unique over all ranks. */
 typedef struct bank_data {
     int64_t n;             /* rows on this rank (may be 0) */
     const uint64_t *ids;   /* n globally unique, stable ids (e.g. a hash of the item key) */

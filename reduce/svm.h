@@ -25,6 +25,9 @@
  * X_I'(D X_I s) is fused row by row (dot product, then axpy of the same row while
  * it is in cache), so it reads the active rows from memory once instead of the
  * twice two BLAS gemv calls would; the line search reuses X s, as LIBLINEAR does.
+ * Threads: one per ~2M elements of a pass (n * dim), at most OMP_NUM_THREADS, so
+ * small problems (and the many small ones of the C path) stay single-threaded.
+ * Under mpirun with several ranks per node set OMP_NUM_THREADS = cores / ranks.
  *
  * All functions taking an MPI_Comm are COLLECTIVE over it: every rank calls them
  * with the same parameters (its own rows), and they succeed on all ranks or fail

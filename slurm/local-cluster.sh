@@ -164,20 +164,27 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier
 PartitionName=urgent Nodes=ALL Default=NO MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 EOF
     export SLURM_CONF=$CONF
-    slurmctld -c || { tail -20 "$D/log/slurmctld.log" >&2; cmd_down; die "slurmctld did not start"; }
-    slurmd || { tail -20 "$D/log/slurmd.log" >&2; cmd_down; die "slurmd did not start"; }
+    # Logs first, the reason last (callers show the last lines).
+    fail_up() {
+        tail -n 15 "$D/log/slurmctld.log" "$D/log/slurmd.log" >&2 2>/dev/null
+        cmd_down >/dev/null 2>&1
+        echo "local-cluster: $1 (logs in $D/log)" >&2
+        exit 1
+    }
+    slurmctld -c || fail_up "slurmctld did not start"
+    slurmd || fail_up "slurmd did not start"
     local state=""
     for _ in $(seq 300); do
         state=$(sinfo -h -N -o %t 2>/dev/null | head -1)
         [ "$state" = idle ] && break
         sleep 0.1
+        # A daemon that died (port taken, bad config) will not come back.
+        pid_of "$D/run/slurmctld.pid" slurmctld >/dev/null ||
+            fail_up "slurmctld exited: $(grep -E 'error|fatal' "$D/log/slurmctld.log" | tail -n 1)"
+        pid_of "$D/run/slurmd.pid" slurmd >/dev/null ||
+            fail_up "slurmd exited: $(grep -E 'error|fatal' "$D/log/slurmd.log" | tail -n 1)"
     done
-    if [ "$state" != idle ]; then
-        echo "local-cluster: node not idle after 30 s (state '$state'); logs:" >&2
-        tail -20 "$D/log/slurmctld.log" "$D/log/slurmd.log" >&2
-        cmd_down
-        exit 1
-    fi
+    [ "$state" = idle ] || fail_up "node not idle after 30 s (state '$state')"
     echo "export SLURM_CONF=$CONF"
 }
 

@@ -1,6 +1,6 @@
 /*
  * bench_faces.c - milliseconds per call of each face network (models/), for
- * tests/bench/bench_faces.sh: detector on a 640x480 image, landmarks,
+ * tests/bench/bench_faces.sh: detectors (tiny, SSD) on a 640x480 image, landmarks,
  * descriptor, expression and age/gender on the first detected face's crop.
  *   bench_faces IMAGE ITER [OUT640x480.png]
  * Prints one JSON line (same keys as tools/faceapi_ref/golden.js --bench).
@@ -11,6 +11,7 @@
 
 #include "models/faces.h"
 #include "models/fage.h"
+#include "models/fdet_ssd.h"
 #include "shared/lm_img.h"
 
 static double now_ms(void)
@@ -35,11 +36,13 @@ int main(int argc, char **argv)
     frec_model *rec = NULL;
     fexp_model *exp = NULL;
     fage_model *age = NULL;
+    fdet_ssd_model *ssd = NULL;
     if (lm_img_load(&src, argv[1], 0, &e) || lm_img_resize(&im, &src, 640, 480, &e) ||
         (argc > 3 && lm_img_save_png(argv[3], &im, &e)) ||
         faces_ctx_create(&fc, NULL, FACES_DETECTOR, &e) || fdet_model_load(&det, NULL, &e) ||
         lmk_model_load(&lmk, NULL, 0, &e) || frec_model_load(&rec, NULL, &e) ||
-        fexp_model_load(&exp, NULL, &e) || fage_model_load(&age, NULL, &e)) {
+        fexp_model_load(&exp, NULL, &e) || fage_model_load(&age, NULL, &e) ||
+        fdet_ssd_model_load(&ssd, NULL, &e)) {
         fprintf(stderr, "bench_faces: %s\n", e.msg);
         return 1;
     }
@@ -54,8 +57,8 @@ int main(int argc, char **argv)
     fage_result ag;
     fdet_box boxes[8];
     int nb;
-    double t[5];
-    for (int k = 0; k < 5; k++) {
+    double t[6];
+    for (int k = 0; k < 6; k++) {
         for (int i = -1; i < n; i++) { /* i = -1: warm-up */
             if (i == 0) {
                 t[k] = now_ms();
@@ -73,22 +76,27 @@ int main(int argc, char **argv)
             case 3:
                 fexp_predict(exp, probs, im.px, im.w, im.h, r, &e);
                 break;
-            default:
+            case 4:
                 fage_predict(age, &ag, im.px, im.w, im.h, r, &e);
+                break;
+            default:
+                fdet_ssd_detect(ssd, im.px, im.w, im.h, 0.5f, 100, boxes, 8, &nb, &e);
                 break;
             }
         }
         t[k] = (now_ms() - t[k]) / n;
     }
-    printf("{\"image\":\"640x480\",\"iterations\":%d,\"detector_ms\":%.3f,\"landmarks_ms\":%.3f,"
-           "\"descriptor_ms\":%.3f,\"expression_ms\":%.3f,\"age_gender_ms\":%.3f}\n",
-           n, t[0], t[1], t[2], t[3], t[4]);
+    printf(
+        "{\"image\":\"640x480\",\"iterations\":%d,\"detector_ms\":%.3f,\"landmarks_ms\":%.3f,"
+        "\"descriptor_ms\":%.3f,\"expression_ms\":%.3f,\"age_gender_ms\":%.3f,\"ssd_ms\":%.3f}\n",
+        n, t[0], t[1], t[2], t[3], t[4], t[5]);
     faces_ctx_free(fc);
     fdet_model_free(det);
     lmk_model_free(lmk);
     frec_model_free(rec);
     fexp_model_free(exp);
     fage_model_free(age);
+    fdet_ssd_model_free(ssd);
     lm_img_fini(&src);
     lm_img_fini(&im);
     return 0;

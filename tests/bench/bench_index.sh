@@ -15,6 +15,7 @@ SIZES=${SIZES:-"200000 1000000"}
 NQ=${NQ:-5000}
 NQ_EXACT=${NQ_EXACT:-1000}
 NPROBE=${NPROBE:-16}
+NPROBE2=${NPROBE2:-24} # ours again at this nprobe: recall vs QPS against faiss at NPROBE
 [ -x "$drv" ] || { echo "bench_index: $drv not built"; exit 1; }
 # Debian's python3-faiss lives in the system python (a pyenv python3 may shadow it).
 have_faiss=0
@@ -34,7 +35,7 @@ for n in $SIZES; do
     echo "   data + ground truth: $(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')") s"
     : >"$tmp/res"
     for t in 1 2; do
-        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$drv" run "$tmp" "$t" "$nlist" "$NPROBE" "$NQ_EXACT" \
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$drv" run "$tmp" "$t" "$nlist" "$NPROBE" "$NQ_EXACT" "$NPROBE2" \
             2>/dev/null | tee -a "$tmp/res" | sed 's/^/   /'
         if [ $have_faiss = 1 ]; then
             OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$PY" tests/bench/bench_index_faiss.py \
@@ -49,16 +50,18 @@ for line in open(sys.argv[1]):
     f = line.split()
     kv = dict(x.split("=") for x in f[2:])
     rows[(f[0], f[1], kv["T"])] = kv
-print(f"   ratios ours/faiss at N={sys.argv[2]} (qps >1: we are faster; build <1: we are faster)")
-print(f"   {'index':8} {'T':>2} {'qps ours':>10} {'qps faiss':>10} {'qps ratio':>9} "
+print(f"   ratios ours/faiss at N={sys.argv[2]} (qps >1: we are faster; build <1: we are faster;")
+print("   ivf_l2@P: ours at nprobe P against faiss at the common nprobe)")
+print(f"   {'index':10} {'T':>2} {'qps ours':>10} {'qps faiss':>10} {'qps ratio':>9} "
       f"{'r10 ours':>8} {'r10 faiss':>9} {'r1 ours':>7} {'r1 faiss':>8} {'build ratio':>11}")
-for kind in ("flat_l2", "flat_ip", "ivf_l2"):
+extra = sorted({k[1] for k in rows if k[1].startswith("ivf_l2@")})
+for kind in ["flat_l2", "flat_ip", "ivf_l2"] + extra:
     for t in ("1", "2"):
-        a, b = rows.get(("ours", kind, t)), rows.get(("faiss", kind, t))
+        a, b = rows.get(("ours", kind, t)), rows.get(("faiss", kind.split("@")[0], t))
         if not a or not b:
             continue
         br = float(a["build_s"]) / max(float(b["build_s"]), 1e-9)
-        print(f"   {kind:8} {t:>2} {float(a['qps']):10.1f} {float(b['qps']):10.1f} "
+        print(f"   {kind:10} {t:>2} {float(a['qps']):10.1f} {float(b['qps']):10.1f} "
               f"{float(a['qps']) / float(b['qps']):9.2f} {a['r10']:>8} {b['r10']:>9} "
               f"{a['r1']:>7} {b['r1']:>8} {br:11.2f}")
 PY

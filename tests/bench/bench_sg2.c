@@ -90,14 +90,14 @@ static int cmd_run(char **argv)
     for (size_t i = 0; i < nimg; i++) {
         R[i] = sg2_rng_normal(&rng);
     }
-    sg2_mapping_forward(ctx, z, B, w);
+    sg2_mapping_forward(ctx, z, B, w, NULL);
     sg2_ws_broadcast(ws, w, B, c->num_ws, c->w_dim);
     double *t = malloc(sizeof(double) * (size_t)(iters + 1));
     for (int it = -warm; it < iters; it++) {
         double t0 = now_ms();
-        sg2_synthesis_forward(ctx, ws, B, SG2_NOISE_CONST, NULL, img);
+        sg2_synthesis_forward(ctx, ws, B, SG2_NOISE_CONST, NULL, img, NULL);
         if (bwd) {
-            sg2_synthesis_backward(ctx, R, dws, dn);
+            sg2_synthesis_backward(ctx, R, dws, dn, NULL);
         }
         if (it >= 0) {
             t[it] = (now_ms() - t0) / B;

@@ -24,6 +24,12 @@ echo "$out" | grep -q "astronaut.png: 512x512, 1 face" || fail "astronaut summar
 echo "$out" | grep -q "two_people.jpg: 1126x661, 2 faces" || fail "two_people summary"
 echo "$out" | grep -q "messi5.jpg: 548x342, 0 faces" || fail "no-face summary"
 
+# The SSD detector finds messi5's small face, like face-api.
+out=$("$LM" faces --detector ssd $F/messi5.jpg) || fail "ssd exit $?"
+echo "$out"
+echo "$out" | grep -q "messi5.jpg: 548x342, 1 face" || fail "ssd on messi5"
+"$LM" faces --detector nope $F/messi5.jpg 2>/dev/null; [ $? -eq 2 ] || fail "--detector nope"
+
 # JSON against the golden numbers.
 "$LM" faces --json $F/two_people.jpg $F/astronaut.png >"$tmp/out.jsonl" || fail "json exit $?"
 python3 - "$tmp/out.jsonl" <<'PY' || fail "json content"
@@ -95,6 +101,17 @@ head -c 100000 "$MODELS/tiny_face_detector_model.bin" >"$tmp/badmodels/tiny_face
 cat "$tmp/err"
 [ $rc -eq 1 ] || fail "truncated weights: exit $rc"
 grep -q "tiny_face_detector_model.bin" "$tmp/err" || fail "truncated weights: shard not named"
+
+# A manifest with a wrong shape (same byte count): the tensor is named.
+cp "$MODELS/tiny_face_detector_model.bin" "$tmp/badmodels/"
+sed 's/"conv0\/filters","shape":\[3,3,3,16\]/"conv0\/filters","shape":[3,3,16,3]/' \
+    "$MODELS/tiny_face_detector_model-weights_manifest.json" \
+    >"$tmp/badmodels/tiny_face_detector_model-weights_manifest.json"
+"$LM" faces --models "$tmp/badmodels" $F/astronaut.png 2>"$tmp/err"; rc=$?
+cat "$tmp/err"
+[ $rc -eq 1 ] || fail "wrong shape: exit $rc"
+grep -q "conv0/filters': expected float32 \[3,3,3,16\], found float32 \[3,3,16,3\]" "$tmp/err" ||
+    fail "wrong shape: message"
 
 "$LM" faces --align "$tmp/a.png" $F/astronaut.png 2>"$tmp/err"; rc=$?
 [ $rc -eq 4 ] || fail "--align: exit $rc, expected 4"

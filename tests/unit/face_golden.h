@@ -1,9 +1,9 @@
 /*
  * face_golden.h - helpers shared by the face-network golden tests
- * (tests/unit/test_face_*.c): image loading (shared/lm_img.h), SHA-256 of decoded pixels (to prove we feed the
- * exact RGB the goldens were made from), golden JSON access, comparisons that
- * print the first mismatches and the max error, and the SKIP (exit 77) when
- * the face models are not installed.
+ * (tests/unit/test_face_*.c): image loading (shared/lm_img.h), SHA-256 of decoded pixels (to prove
+ * we feed the exact RGB the goldens were made from), golden JSON access, comparisons that print the
+ * first mismatches and the max error, and the SKIP (exit 77) when the face models are not
+ * installed.
  *
  * Goldens: tests/golden/faceapi/<image>.json, copied from face-api 1.7.15 on
  * TF.js 4.22 (cpu backend) runs of the reference harness; JPEG ones come from
@@ -29,16 +29,14 @@
 
 /* ---- SHA-256 (FIPS 180-4), for the pixel digests recorded in the goldens ---- */
 static const uint32_t fg_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 #define FG_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
@@ -191,7 +189,8 @@ static inline faces_rect fg_rect(const cJSON *o)
 
 /* Compare n values; prints the first 5 mismatches and the max error; returns
  * the max abs error. */
-static inline double fg_compare(const char *what, const cJSON *expect, const float *got, int n, double tol)
+static inline double fg_compare(const char *what, const cJSON *expect, const float *got, int n,
+                                double tol)
 {
     double mx = 0.0;
     int bad = 0;
@@ -199,7 +198,8 @@ static inline double fg_compare(const char *what, const cJSON *expect, const flo
         double e = cJSON_GetNumberValue(cJSON_GetArrayItem(expect, i));
         double d = fabs(e - got[i]);
         if (!(d <= tol) && bad++ < 5) {
-            fprintf(stderr, "  %s[%d]: expected %.7g got %.7g (diff %.3g)\n", what, i, e, got[i], d);
+            fprintf(stderr, "  %s[%d]: expected %.7g got %.7g (diff %.3g)\n", what, i, e, got[i],
+                    d);
         }
         if (!(d <= mx)) {
             mx = d;

@@ -11,8 +11,8 @@
 #include <stdio.h>
 
 /* Returns 1 when within tol, else 0; always prints one summary line. */
-static inline int sg2_check_tensor(const char *name, const float *got, const float *exp,
-                                   int64_t n, double tol)
+static inline int sg2_check_tensor(const char *name, const float *got, const float *exp, int64_t n,
+                                   double tol)
 {
     double mx = 0.0, err = 0.0;
     int64_t at = 0;

@@ -3,6 +3,7 @@
  * conditional projection (orthogonality to 1e-6, the reference closed forms),
  * NPY files, condition parsing, and bank_build end to end on one rank.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -421,6 +422,61 @@ static void test_build(void **state)
     free(ids);
 }
 
+/* A class nobody has is skipped (manifest entry with the reason), and so is a
+ * conditional direction that needs it; the rest of the bank is still written. */
+static void test_skipped(void **state)
+{
+    (void)state;
+    enum { D = 8, N = 400 };
+    float x[N * D], lab[N], cls[N];
+    uint64_t ids[N];
+    bank_synth_rows(1, 0, N, D, x);
+    for (int i = 0; i < N; i++) {
+        lab[i] = x[i * D] > 0 ? 1.0f : -1.0f;
+        cls[i] = (float)(i % 2); /* classes 0 and 1 only; "fear" (2) never occurs */
+        ids[i] = (uint64_t)i;
+    }
+    static const char *const names[] = {"happy", "anger", "fear"};
+    bank_column cols[2] = {{.name = "smiling", .kind = BANK_LABEL_BINARY, .values = lab},
+                           {.name = "emotion", .kind = BANK_LABEL_CLASS, .values = cls,
+                            .n_classes = 3, .class_names = names}};
+    bank_space sp = {.name = "w", .num_ws = 1, .w_dim = D, .x = x};
+    bank_data d = {.n = N, .ids = ids, .n_spaces = 1, .spaces = &sp, .n_columns = 2,
+                   .columns = cols};
+    bank_config cfg;
+    bank_config_init(&cfg);
+    cfg.C = 1;
+    lm_err e = {0};
+    assert_int_equal(bank_conditions_parse(&cfg, "smiling|fear; smiling|happy", &e), 0);
+    char dir[] = "/tmp/lm_test_bank_skip_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int rc = bank_build(&cfg, &d, MPI_COMM_SELF, dir, &e);
+    if (rc != 0) {
+        fail_msg("bank_build: %s", e.msg);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/bank/manifest.json", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "no positive training rows"));
+    assert_non_null(strstr(buf, "a condition direction was not trained"));
+    snprintf(path, sizeof path, "%s/bank/w/smiling_c_happy.npy", dir);
+    float *v;
+    int64_t r, c;
+    assert_int_equal(bank_npy_load(path, &v, &r, &c, &e), 0);
+    free(v);
+    snprintf(path, sizeof path, "%s/bank/w/fear.npy", dir);
+    assert_int_equal(bank_npy_load(path, &v, &r, &c, &e), -ENOENT);
+    assert_int_equal(bank_show(dir, stdout, &e), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -429,6 +485,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_select_labels),        cmocka_unit_test(test_project),
         cmocka_unit_test(test_npy_roundtrip),        cmocka_unit_test(test_conditions_parse),
         cmocka_unit_test(test_config_from_job), cmocka_unit_test(test_build),
+        cmocka_unit_test(test_skipped),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Finalize();

@@ -9,8 +9,8 @@
  * summation order): landmarks within 2e-6 of the crop size (measured <= 5.4e-7;
  * <= 0.001 px on these crops; the issue allows 0.5 px), expression
  * probabilities within 5e-6 (measured <= 6.9e-7; issue: 1e-3), age within
- * 2e-4 years (measured <= 1.9e-5; issue: 0.5), gender probability within 5e-6. A one-pixel crop shift moves
- * landmarks by ~1e-3 and ages by tenths of a year, so the checks bite.
+ * 2e-4 years (measured <= 1.9e-5; issue: 0.5), gender probability within 5e-6. A one-pixel crop
+ * shift moves landmarks by ~1e-3 and ages by tenths of a year, so the checks bite.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +42,8 @@ static void check_lmk(const fg_case *c, const lmk_model *m, const faces_rect *r,
         cJSON_AddItemToArray(flat, cJSON_CreateNumber(cJSON_GetArrayItem(p, 1)->valuedouble));
     }
     char label[128];
-    snprintf(label, sizeof label, "%s %s crop (%d,%d %dx%d)", c->name, what, r->x, r->y, r->w, r->h);
+    snprintf(label, sizeof label, "%s %s crop (%d,%d %dx%d)", c->name, what, r->x, r->y, r->w,
+             r->h);
     double mx = fg_compare(label, flat, rel, 2 * LMK_POINTS, 2e-6);
     cJSON_Delete(flat);
     assert_true(mx <= 2e-6);
@@ -66,8 +67,9 @@ static void check_age(const fg_case *c, const faces_rect *r, double age, const c
     assert_int_equal(fage_predict(fage, &res, c->rgb, c->W, c->H, r, &e), 0);
     int male = res.p_male > 0.5f;
     double p = male ? res.p_male : res.p_female;
-    fprintf(stderr, "  %s %s age %.5f (face-api %.5f, diff %.2g, tol 2e-4), %s %.6f (face-api %s "
-                    "%.6f)\n",
+    fprintf(stderr,
+            "  %s %s age %.5f (face-api %.5f, diff %.2g, tol 2e-4), %s %.6f (face-api %s "
+            "%.6f)\n",
             c->name, what, res.age, age, fabs(res.age - age), male ? "male" : "female", p, gender,
             gp);
     assert_true(fabs(res.age - age) <= 2e-4);
@@ -102,11 +104,13 @@ static void check_image(const char *name, const char *file)
     }
     faces_rect whole = {0, 0, c.W, c.H};
     const cJSON *wi = cJSON_GetObjectItem(c.g, "whole_image");
-    check_lmk(&c, lmk, &whole, cJSON_GetObjectItem(wi, "landmarks68_relative"), "whole landmarks68");
+    check_lmk(&c, lmk, &whole, cJSON_GetObjectItem(wi, "landmarks68_relative"),
+              "whole landmarks68");
     check_lmk(&c, lmk_tiny, &whole, cJSON_GetObjectItem(wi, "landmarks68_tiny_relative"),
               "whole landmarks68_tiny");
     check_exp(&c, &whole, cJSON_GetObjectItem(wi, "expressions"), "whole_image");
-    check_age(&c, &whole, fg_num(wi, "age"), cJSON_GetStringValue(cJSON_GetObjectItem(wi, "gender")),
+    check_age(&c, &whole, fg_num(wi, "age"),
+              cJSON_GetStringValue(cJSON_GetObjectItem(wi, "gender")),
               fg_num(wi, "gender_probability"), "whole_image");
     fg_case_fini(&c);
 }
@@ -147,6 +151,12 @@ static void test_messi(void **s)
     check_image("messi5", "messi5.jpg");
 }
 
+static void test_rgba(void **s)
+{
+    (void)s;
+    check_image("obama2_rgba", "obama2_rgba.png");
+}
+
 int main(void)
 {
     fg_require_models();
@@ -157,9 +167,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_astronaut),   cmocka_unit_test(test_two_people),
-        cmocka_unit_test(test_obama_small), cmocka_unit_test(test_obama_240p),
-        cmocka_unit_test(test_partial_face), cmocka_unit_test(test_messi),
+        cmocka_unit_test(test_astronaut),  cmocka_unit_test(test_rgba),
+        cmocka_unit_test(test_two_people), cmocka_unit_test(test_obama_small),
+        cmocka_unit_test(test_obama_240p), cmocka_unit_test(test_partial_face),
+        cmocka_unit_test(test_messi),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     lmk_model_free(lmk);

@@ -79,8 +79,8 @@ static int fd_check(const char *name, float *x, int64_t n, const float *grad, lo
     }
     double rel = gmax > 0 ? emax / gmax : emax;
     int ok = rel <= tol && gmax > 0;
-    printf("  FD %-34s n=%-7lld max|grad|=%-10.4g max err=%-10.3g rel=%-9.3g (tol %.0e) %s\n",
-           name, (long long)n, gmax, emax, rel, tol, ok ? "ok" : "MISMATCH");
+    printf("  FD %-34s n=%-7lld max|grad|=%-10.4g max err=%-10.3g rel=%-9.3g (tol %.0e) %s\n", name,
+           (long long)n, gmax, emax, rel, tol, ok ? "ok" : "MISMATCH");
     if (!ok) {
         printf("    [%lld] analytic %.7g finite difference %.7g\n", (long long)worst, grad[worst],
                worst_fd);
@@ -331,8 +331,12 @@ static void test_bias_act(void **state)
     uint64_t rng = 14;
     int ok = 1;
     for (int mode = 0; mode < 3; mode++) {
-        ba_case c = {.outer = 2, .inner = 11, .C = 3, .lrelu = mode != 1,
-                     .gain = mode != 1 ? 1.41421356f : 1.0f, .clamp = mode == 2 ? 1.5f : 0.0f};
+        ba_case c = {.outer = 2,
+                     .inner = 11,
+                     .C = 3,
+                     .lrelu = mode != 1,
+                     .gain = mode != 1 ? 1.41421356f : 1.0f,
+                     .clamp = mode == 2 ? 1.5f : 0.0f};
         int64_t n = c.outer * c.C * c.inner;
         c.x = randn(n, &rng, 1.5f);
         /* Keep away from the kinks (0 and the clamp) so central differences are valid. */
@@ -491,8 +495,8 @@ static void test_modconv(void **state)
         }
         /* Backward exactly as models/sg2_run.c chains it. */
         memcpy(dc, c.g, sizeof(float) * ny);
-        op_modconv_out_backward(dc, dd, dnoise, dc, c.y, c.d, c.noise, P, c.ns, c.bias, c.Cout,
-                                c.N, P, 1.41421356f, c.clamp);
+        op_modconv_out_backward(dc, dd, dnoise, dc, c.y, c.d, c.noise, P, c.ns, c.bias, c.Cout, c.N,
+                                P, 1.41421356f, c.clamp);
         op_conv2d_backward(dxs, dc, c.w, c.N, c.Cin, c.Cout, c.H, c.H, 3, c.scratch, c.nsc);
         op_modulate_backward(dx, 0, ds, dxs, c.x, c.s, c.Cin, c.N, P);
         op_demod_backward(ds, dd, c.d, c.s, c.q, c.N, c.Cin, c.Cout, c.tmp);
@@ -500,8 +504,8 @@ static void test_modconv(void **state)
          * case gets a looser bound for the few that cross. */
         float eps = 2e-3f;
         double tol = clamp ? 1e-2 : TOL_FD;
-        ok &= fd_check(clamp ? "modconv dx (clamp 2)" : "modconv dx", c.x, nx, dx, mc_loss, &c,
-                       eps, tol, 50);
+        ok &= fd_check(clamp ? "modconv dx (clamp 2)" : "modconv dx", c.x, nx, dx, mc_loss, &c, eps,
+                       tol, 50);
         ok &= fd_check(clamp ? "modconv ds (clamp 2)" : "modconv ds (incl. demod)", c.s,
                        c.N * c.Cin, ds, mc_loss, &c, eps, tol, 8);
         ok &= fd_check(clamp ? "modconv dnoise (clamp 2)" : "modconv dnoise", c.noise, c.N * P,

@@ -1,12 +1,11 @@
 /*
  * test_sg2_golden.c - the C generator against NVlabs stylegan2-ada-pytorch outputs
  * (tests/golden/stylegan2/, see its README) and, for a generator with conv_clamp, against
- * the project's independent PyTorch implementation tools/sg2_ref.py: mapping, truncation, every intermediate
- * activation, images with const and without noise, gradients w.r.t. ws, z and the noise
- * buffers of loss = sum(img * R).
- * Tolerances: 1e-4 of the tensor's largest magnitude for forward values (float32
- * round-off across ~20 layers stays below 1e-5 here); 1e-3 for gradients (longer chains,
- * demodulation term); the reference's own fused vs non-fused difference is ~3e-6.
+ * the project's independent PyTorch implementation tools/sg2_ref.py: mapping, truncation, every
+ * intermediate activation, images with const and without noise, gradients w.r.t. ws, z and the
+ * noise buffers of loss = sum(img * R). Tolerances: 1e-4 of the tensor's largest magnitude for
+ * forward values (float32 round-off across ~20 layers stays below 1e-5 here); 1e-3 for gradients
+ * (longer chains, demodulation term); the reference's own fused vs non-fused difference is ~3e-6.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,7 +80,7 @@ static void run_golden(const char *tag)
     float *ws = malloc(sizeof(float) * nwsf), *wst = malloc(sizeof(float) * nwsf);
     float *act = malloc(sizeof(float) * (size_t)n * 4096 * 64 * 64);
     assert_non_null(act);
-    assert_int_equal(sg2_mapping_forward(ctx, z, n, w), 0);
+    assert_int_equal(sg2_mapping_forward(ctx, z, n, w, NULL), 0);
     for (int l = 0; l < cfg->mapping_layers; l++) {
         char nm[64];
         snprintf(nm, sizeof nm, "mapping.fc%d", l);
@@ -103,17 +102,19 @@ static void run_golden(const char *tag)
     float *gws = golden(g, "ws", NULL);
     size_t nimg = (size_t)n * cfg->img_channels * R * R;
     float *img = malloc(sizeof(float) * nimg);
-    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_NONE, NULL, img), 0);
+    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_NONE, NULL, img, NULL), 0);
     ok &= check_golden(g, "img_nonoise", img, TOL_FWD);
-    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img), 0);
+    assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img, NULL), 0);
     ok &= check_golden(g, "img", img, TOL_FWD);
     float *img_acts = NULL; /* the act.* checks below need the ws forward state */
     if (wt_safetensors_find(g, "img_psi0p7")) {
         float *gwt = golden(g, "ws_psi0p7", NULL);
         img_acts = malloc(sizeof(float) * nimg);
-        assert_int_equal(sg2_synthesis_forward(ctx, gwt, n, SG2_NOISE_CONST, NULL, img_acts), 0);
+        assert_int_equal(sg2_synthesis_forward(ctx, gwt, n, SG2_NOISE_CONST, NULL, img_acts, NULL),
+                         0);
         ok &= check_golden(g, "img_psi0p7", img_acts, TOL_FWD);
-        assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img_acts), 0);
+        assert_int_equal(sg2_synthesis_forward(ctx, gws, n, SG2_NOISE_CONST, NULL, img_acts, NULL),
+                         0);
         free(gwt);
         free(img_acts);
     }
@@ -141,7 +142,7 @@ static void run_golden(const char *tag)
         int r = sg2_model_noise_res(m, i, NULL);
         dnoise[i] = malloc(sizeof(float) * (size_t)n * r * r);
     }
-    assert_int_equal(sg2_synthesis_backward(ctx, Rt, dws, dnoise), 0);
+    assert_int_equal(sg2_synthesis_backward(ctx, Rt, dws, dnoise, NULL), 0);
     ok &= check_golden(g, "grad_ws", dws, TOL_GRAD);
     for (int i = 0; i < nn; i++) {
         const char *lname;
@@ -156,12 +157,13 @@ static void run_golden(const char *tag)
         ok &= check_golden(g, nm, dnoise[i], TOL_GRAD);
     }
     /* z: W broadcast (psi 1) then the mapping backward. */
-    float *dw = malloc(sizeof(float) * (size_t)n * Wd), *dz = malloc(sizeof(float) * (size_t)n * cfg->z_dim);
+    float *dw = malloc(sizeof(float) * (size_t)n * Wd),
+          *dz = malloc(sizeof(float) * (size_t)n * cfg->z_dim);
     sg2_ws_grad_to_w(dw, dws, n, nws, Wd, 1.0f, 0);
     if (wt_safetensors_find(g, "grad_w")) {
         ok &= check_golden(g, "grad_w", dw, TOL_GRAD);
     }
-    assert_int_equal(sg2_mapping_backward(ctx, dw, dz), 0);
+    assert_int_equal(sg2_mapping_backward(ctx, dw, dz, NULL), 0);
     ok &= check_golden(g, "grad_z", dz, TOL_GRAD);
 
     for (int i = 0; i < nn; i++) {

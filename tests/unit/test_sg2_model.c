@@ -102,7 +102,7 @@ static void net_close(net *t)
 static double net_loss(void *u)
 {
     net *t = u;
-    assert_int_equal(sg2_synthesis_forward(t->ctx, t->ws, t->n, t->mode, NULL, t->img), 0);
+    assert_int_equal(sg2_synthesis_forward(t->ctx, t->ws, t->n, t->mode, NULL, t->img, NULL), 0);
     double s = 0.0;
     for (size_t i = 0; i < (size_t)t->n * t->C * t->R * t->R; i++) {
         s += (double)t->img[i] * t->Rm[i];
@@ -113,7 +113,7 @@ static double net_loss(void *u)
 static void net_grad(net *t)
 {
     net_loss(t);
-    assert_int_equal(sg2_synthesis_backward(t->ctx, t->Rm, t->dws, t->dnoise), 0);
+    assert_int_equal(sg2_synthesis_backward(t->ctx, t->Rm, t->dws, t->dnoise, NULL), 0);
 }
 
 /* Central differences of single entries (spread over x), errors relative to the largest
@@ -231,7 +231,7 @@ typedef struct map_case {
 static double map_loss(void *u)
 {
     map_case *c = u;
-    sg2_mapping_forward(c->ctx, c->z, c->n, c->w);
+    sg2_mapping_forward(c->ctx, c->z, c->n, c->w, NULL);
     double s = 0;
     for (int i = 0; i < c->n * c->wd; i++) {
         s += (double)c->w[i] * c->g[i];
@@ -258,7 +258,7 @@ static void test_mapping_fd(void **state)
         c.g[i] = sg2_rng_normal(&rng);
     }
     map_loss(&c);
-    assert_int_equal(sg2_mapping_backward(t.ctx, c.g, dz), 0);
+    assert_int_equal(sg2_mapping_backward(t.ctx, c.g, dz, NULL), 0);
     double gmax = 0, emax = 0;
     for (int i = 0; i < 2 * c.zd; i++) {
         gmax = fmax(gmax, fabs(dz[i]));
@@ -281,8 +281,7 @@ static void test_mapping_fd(void **state)
     assert_true(ok);
 }
 
-static void run_once(net *t, int omp_threads, int blas_threads, float *img, float *dws,
-                     float *dn0)
+static void run_once(net *t, int omp_threads, int blas_threads, float *img, float *dws, float *dn0)
 {
     omp_set_num_threads(omp_threads);
     op_blas_set_threads(blas_threads);
@@ -343,8 +342,9 @@ static void test_batch_and_noise_modes(void **state)
     net_grad(&t);
     memcpy(img2, t.img, sizeof(float) * 2 * per);
     memcpy(dws2, t.dws, sizeof(float) * 2 * perw);
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws + perw, 1, SG2_NOISE_CONST, NULL, img1), 0);
-    assert_int_equal(sg2_synthesis_backward(t.ctx, t.Rm + per, dws1, NULL), 0);
+    assert_int_equal(
+        sg2_synthesis_forward(t.ctx, t.ws + perw, 1, SG2_NOISE_CONST, NULL, img1, NULL), 0);
+    assert_int_equal(sg2_synthesis_backward(t.ctx, t.Rm + per, dws1, NULL, NULL), 0);
     ok &= sg2_check_tensor("img: batch of 1 vs batch of 2", img1, img2 + per, (int64_t)per, 1e-5);
     ok &= sg2_check_tensor("dws: batch of 1 vs batch of 2", dws1, dws2 + perw, (int64_t)perw, 1e-5);
     /* USER maps equal to the const buffers reproduce the CONST image... */
@@ -358,22 +358,25 @@ static void test_batch_and_noise_modes(void **state)
         snprintf(full, sizeof full, "%s.noise_const", nm);
         int64_t sh[2] = {r, r};
         for (int s = 0; s < 2; s++) {
-            assert_int_equal(wt_safetensors_get_f32(st, full, 2, sh, t.noise[i] + s * r * r, &err), 0);
+            assert_int_equal(wt_safetensors_get_f32(st, full, 2, sh, t.noise[i] + s * r * r, &err),
+                             0);
         }
     }
     wt_safetensors_close(st);
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_USER, NULL, t.img), 0);
+    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_USER, NULL, t.img, NULL), 0);
     ok &= sg2_check_tensor("img: USER maps = const buffers", t.img, img2, (int64_t)(2 * per), 0);
     /* ... RANDOM is reproducible per seed and differs between seeds and from NONE. */
     uint64_t s1 = 7, s2 = 7, s3 = 8;
     float *r1 = malloc(sizeof(float) * 2 * per), *r2 = malloc(sizeof(float) * 2 * per);
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, &s1, r1), 0);
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, &s2, r2), 0);
+    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, &s1, r1, NULL), 0);
+    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, &s2, r2, NULL), 0);
     ok &= memcmp(r1, r2, sizeof(float) * 2 * per) == 0;
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, &s3, r2), 0);
+    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, &s3, r2, NULL), 0);
     ok &= memcmp(r1, r2, sizeof(float) * 2 * per) != 0;
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, NULL, r2), LM_ECONFIG);
-    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 3, SG2_NOISE_CONST, NULL, r2), LM_ECONFIG);
+    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 2, SG2_NOISE_RANDOM, NULL, r2, NULL),
+                     LM_ECONFIG);
+    assert_int_equal(sg2_synthesis_forward(t.ctx, t.ws, 3, SG2_NOISE_CONST, NULL, r2, NULL),
+                     LM_ECONFIG);
     free(r1), free(r2), free(img1), free(img2), free(dws1), free(dws2);
     net_close(&t);
     assert_true(ok);
@@ -422,10 +425,10 @@ static void test_random_init_file(void **state)
     for (int i = 0; i < 32; i++) {
         z[i] = sg2_rng_normal(&rng);
     }
-    sg2_mapping_forward(xa, z, 1, w);
+    sg2_mapping_forward(xa, z, 1, w, NULL);
     sg2_ws_broadcast(ws, w, 1, 6, 32);
-    sg2_synthesis_forward(xa, ws, 1, SG2_NOISE_CONST, NULL, ia);
-    sg2_synthesis_forward(xb, ws, 1, SG2_NOISE_CONST, NULL, ib);
+    sg2_synthesis_forward(xa, ws, 1, SG2_NOISE_CONST, NULL, ia, NULL);
+    sg2_synthesis_forward(xb, ws, 1, SG2_NOISE_CONST, NULL, ib, NULL);
     assert_memory_equal(ia, ib, sizeof ia);
     double mx = 0;
     for (int i = 0; i < 3 * 256; i++) {
@@ -443,9 +446,12 @@ static void test_random_init_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_network_fd),   cmocka_unit_test(test_network_fd_clamp),
-        cmocka_unit_test(test_mapping_fd),   cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_batch_and_noise_modes), cmocka_unit_test(test_random_init_file),
+        cmocka_unit_test(test_network_fd),
+        cmocka_unit_test(test_network_fd_clamp),
+        cmocka_unit_test(test_mapping_fd),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_batch_and_noise_modes),
+        cmocka_unit_test(test_random_init_file),
     };
     return cmocka_run_group_tests(tests, single_thread, NULL);
 }

@@ -138,7 +138,7 @@ static void conv_case(int H, int W, int C, int K, int S, int same, int CO)
 static void test_conv(void **s)
 {
     (void)s;
-    conv_case(9, 7, 3, 3, 2, 1, 5);   /* SAME stride 2: pad 0 top, 1 bottom on odd/even sizes */
+    conv_case(9, 7, 3, 3, 2, 1, 5); /* SAME stride 2: pad 0 top, 1 bottom on odd/even sizes */
     conv_case(8, 8, 4, 3, 2, 1, 6);
     conv_case(11, 10, 3, 7, 2, 0, 4); /* VALID 7x7 stride 2 (recognition's first layer) */
     conv_case(6, 5, 8, 1, 1, 0, 3);   /* pointwise fast path */
@@ -277,8 +277,8 @@ static void conv_adjoint(int H, int W, int C, int K, int S, int same, int CO)
     float *x = rnd(ni), *f = rnd(nf), *y = rnd(no), *df_dir = rnd(nf);
     float *out = malloc(no * sizeof *out), *dx = malloc(ni * sizeof *dx);
     float *df = calloc(nf, sizeof *df), *db = calloc((size_t)CO, sizeof *db);
-    float *scr = malloc((op_tf_conv2d_backward_scratch(&g) + op_tf_conv2d_scratch(&g) + 1) *
-                        sizeof *scr);
+    float *scr =
+        malloc((op_tf_conv2d_backward_scratch(&g) + op_tf_conv2d_scratch(&g) + 1) * sizeof *scr);
     op_tf_conv2d_backward(dx, df, db, scr, y, x, f, &g, CO);
     op_tf_conv2d_forward(out, scr, x, f, NULL, &g, CO, OP_ACT_NONE);
     char name[96];
@@ -347,14 +347,15 @@ static void test_backward(void **s)
     adjoint_eq("dense dx", dot(out, y, 3), dot(x, dxd, 4));
     op_tf_dense_forward(yd, x, wd, NULL, 4, 3, OP_ACT_NONE);
     adjoint_eq("dense dw", dot(yd, y, 3), dot(wd, dw, 12));
-    free(x), free(y), free(out), free(dx), free(base), free(xp), free(o0), free(w), free(dw), free(wd);
+    free(x), free(y), free(out), free(dx), free(base), free(xp), free(o0), free(w), free(dw),
+        free(wd);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_geom),      cmocka_unit_test(test_conv),
-        cmocka_unit_test(test_separable), cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_geom),        cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_separable),   cmocka_unit_test(test_pool),
         cmocka_unit_test(test_softmax_nms), cmocka_unit_test(test_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

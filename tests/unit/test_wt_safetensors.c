@@ -123,8 +123,8 @@ static void test_roundtrip_and_dtypes(void **state)
 
     /* F16 and BF16: 1.0, -2.0, 0.5 (and a subnormal half). */
     snprintf(path, sizeof path, "%s/half.safetensors", tmpdir);
-    unsigned char d[14] = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0x01, 0x00,
-                           0x80, 0x3f, 0x00, 0xc0, 0x00, 0x3f};
+    unsigned char d[14] = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0x01,
+                           0x00, 0x80, 0x3f, 0x00, 0xc0, 0x00, 0x3f};
     write_raw(path,
               "{\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]},"
               "\"b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[8,14]}}",
@@ -260,7 +260,8 @@ static void test_generator_validation(void **state)
     rewrite(path, NULL, NULL,
             "{\"z_dim\": 64, \"w_dim\": 64, \"img_resolution\": 64, \"mapping_kwargs\": "
             "{\"num_layers\": 8}, \"synthesis_kwargs\": {\"channel_base\": 1024, "
-            "\"channel_max\": 64}}", 0);
+            "\"channel_max\": 64}}",
+            0);
     expect_load_error(path, LM_ESHAPE, "synthesis.b64");
 
     snprintf(path, sizeof path, "%s/cond.safetensors", tmpdir);

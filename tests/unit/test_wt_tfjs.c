@@ -49,11 +49,18 @@ static int teardown(void **s)
 static const char *good_manifest =
     "[{\"paths\":[\"m.bin\",\"m2.bin\"],\"weights\":["
     "{\"name\":\"a/f32\",\"shape\":[2,2],\"dtype\":\"float32\"},"
-    "{\"name\":\"b/u8\",\"shape\":[3],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}},"
-    "{\"name\":\"c/u16\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint16\",\"scale\":0.25,\"min\":2}},"
-    "{\"name\":\"d/f16\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"float16\"}},"
+    "{\"name\":\"b/"
+    "u8\",\"shape\":[3],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,"
+    "\"min\":-1}},"
+    "{\"name\":\"c/"
+    "u16\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint16\",\"scale\":0."
+    "25,\"min\":2}},"
+    "{\"name\":\"d/"
+    "f16\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"float16\"}},"
     "{\"name\":\"e/i32\",\"shape\":[],\"dtype\":\"int32\"},"
-    "{\"name\":\"f/i32q\",\"shape\":[2],\"dtype\":\"int32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":0}}"
+    "{\"name\":\"f/"
+    "i32q\",\"shape\":[2],\"dtype\":\"int32\",\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,"
+    "\"min\":0}}"
     "]}]";
 
 /* Bytes: f32 x4 (16) | u8 x3 (3) | u16 x2 (4) | f16 x2 (4) | i32 (4) | u8 x2 (2) = 33,
@@ -153,17 +160,22 @@ static void test_failures(void **s)
     unsigned char bin[16] = {0};
     expect_fail("{not json", bin, 4, LM_EFORMAT, "not valid JSON");
     expect_fail("{\"a\":1}", bin, 4, LM_EFORMAT, "not a JSON array");
-    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[4],\"dtype\":\"float32\"}]}]",
+    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[4],\"dtype\":"
+                "\"float32\"}]}]",
                 bin, 15, LM_EFORMAT, "bad.bin: shard data too short: tensor 'x'");
-    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[3],\"dtype\":\"float32\"}]}]",
+    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[3],\"dtype\":"
+                "\"float32\"}]}]",
                 bin, 16, LM_EFORMAT, "4 trailing bytes");
     expect_fail("[{\"paths\":[\"gone.bin\"],\"weights\":[]}]", bin, 0, LM_EMISSING, "gone.bin");
-    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[1],\"dtype\":\"complex64\"}]}]",
+    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[1],\"dtype\":"
+                "\"complex64\"}]}]",
                 bin, 8, LM_EFORMAT, "unsupported dtype 'complex64'");
-    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[1],\"dtype\":\"float32\","
+    expect_fail("[{\"paths\":[\"bad.bin\"],\"weights\":[{\"name\":\"x\",\"shape\":[1],\"dtype\":"
+                "\"float32\","
                 "\"quantization\":{\"dtype\":\"uint8\"}}]}]",
                 bin, 1, LM_EFORMAT, "without numeric scale/min");
-    expect_fail("[{\"paths\":[\"../x\"],\"weights\":[]}]", bin, 0, LM_EFORMAT, "not a plain file name");
+    expect_fail("[{\"paths\":[\"../x\"],\"weights\":[]}]", bin, 0, LM_EFORMAT,
+                "not a plain file name");
 }
 
 static void test_missing_manifest(void **s)

@@ -140,6 +140,8 @@ async function bench(file, n) {
   r.descriptor_ms = await timeit(n, () => faceapi.nets.faceRecognitionNet.computeFaceDescriptor(face));
   r.expression_ms = await timeit(n, () => faceapi.nets.faceExpressionNet.predictExpressions(face));
   r.age_gender_ms = await timeit(n, () => faceapi.nets.ageGenderNet.predictAgeAndGender(face));
+  const ssd = new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5, maxResults: 100 });
+  r.ssd_ms = await timeit(n, () => faceapi.detectAllFaces(img, ssd));
   console.log(JSON.stringify(r));
 }
 
