@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "datasets/ds_hash.h"
 #include "shared/lm_io.h"
@@ -97,7 +98,77 @@ typedef struct xfer {
     double next_try; /* when waiting for a retry */
     int state;       /* 0 waiting, 1 running, 2 done */
     int64_t total;   /* expected total (from size or Content-Length) */
+    /* Checksums computed while the bytes arrive (and over the kept prefix of
+     * a resumed .part), so a verified download is not read a second time. */
+    ds_md5 md5c;
+    ds_sha256 shac;
+    int64_t hashed;
 } xfer;
+
+static void hash_reset(xfer *x)
+{
+    ds_md5_init(&x->md5c);
+    ds_sha256_init(&x->shac);
+    x->hashed = 0;
+}
+
+static void hash_add(xfer *x, const void *b, size_t n)
+{
+    if (x->f->md5 != NULL) {
+        ds_md5_update(&x->md5c, b, n);
+    }
+    if (x->f->sha256 != NULL) {
+        ds_sha256_update(&x->shac, b, n);
+    }
+    x->hashed += (int64_t)n;
+}
+
+/* Hash the bytes already in .part (a resumed download). */
+static void hash_prefix(xfer *x)
+{
+    hash_reset(x);
+    if (x->f->md5 == NULL && x->f->sha256 == NULL) {
+        return;
+    }
+    FILE *f = fopen(x->part, "rb");
+    if (f == NULL) {
+        return;
+    }
+    unsigned char buf[1 << 16];
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+        hash_add(x, buf, r);
+    }
+    fclose(f);
+}
+
+/* Compare the streamed digests; -1 when they do not cover the file (then the
+ * caller reads the file). */
+static int hash_check(xfer *x, int64_t size, lm_err *err)
+{
+    if (x->hashed != size) {
+        return -1;
+    }
+    unsigned char d[32];
+    char hex[65];
+    if (x->f->md5 != NULL) {
+        ds_md5_final(&x->md5c, d);
+        ds_hex(d, 16, hex);
+        if (strcasecmp(hex, x->f->md5) != 0) {
+            return lm_err_set(err, LM_EFORMAT, "MD5 mismatch: got %s, expected %s", hex,
+                              x->f->md5);
+        }
+    }
+    if (x->f->sha256 != NULL) {
+        ds_sha256_final(&x->shac, d);
+        ds_hex(d, 32, hex);
+        if (strcasecmp(hex, x->f->sha256) != 0) {
+            return lm_err_set(err, LM_EFORMAT, "SHA-256 mismatch: got %s, expected %s", hex,
+                              x->f->sha256);
+        }
+    }
+    return 0;
+}
 
 static size_t on_header(char *b, size_t size, size_t n, void *user)
 {
@@ -154,6 +225,7 @@ static size_t on_body(char *b, size_t size, size_t n, void *user)
             mode = "wb";
             x->start = 0;
             x->truncated = 1;
+            hash_reset(x);
         }
         x->out = fopen(x->part, mode);
         if (x->out == NULL) {
@@ -163,6 +235,7 @@ static size_t on_body(char *b, size_t size, size_t n, void *user)
     if (fwrite(b, 1, len, x->out) != len) {
         return 0;
     }
+    hash_add(x, b, len);
     x->got += (int64_t)len;
     return len;
 }
@@ -203,10 +276,7 @@ static int start(xfer *x, const ds_fetch_opts *o, CURLM *m, lm_err *err)
     x->total = f->size;
     f->resumed_from = x->start;
     f->attempts++;
-    if (f->size >= 0 && x->start == f->size) {
-        x->state = 2; /* .part complete from an earlier run: just verify */
-        return 1;
-    }
+    hash_prefix(x);
     x->h = curl_easy_init();
     if (x->h == NULL) {
         return lm_err_set(err, -ENOMEM, "curl: out of memory");
@@ -363,18 +433,270 @@ static void progress(xfer *xs, size_t n, double t0, int final)
     fflush(stderr);
 }
 
+typedef struct fctx {
+    CURLM *m;
+    uv_loop_t loop;
+    uv_timer_t curl_timer, sched;
+    xfer *xs;
+    size_t n, pending;
+    int running;
+    const ds_fetch_opts *o;
+    double t0, last;
+} fctx;
+
+typedef struct sockctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    fctx *c;
+} sockctx;
+
+/* Completed transfers: retry, follow a confirmation page, or verify and rename. */
+static void check_done(fctx *c)
+{
+    CURLMsg *msg;
+    int q;
+    while ((msg = curl_multi_info_read(c->m, &q)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        xfer *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode cc = msg->data.result;
+        curl_multi_remove_handle(c->m, x->h);
+        curl_easy_cleanup(x->h);
+        x->h = NULL;
+        if (x->out != NULL) {
+            fclose(x->out);
+            x->out = NULL;
+        }
+        c->running--;
+        ds_fetch_file *f = x->f;
+        int retry = 0, restart = 0;
+        if (cc == CURLE_OK && x->http / 100 == 2 && x->html) {
+            char next[4096];
+            if (x->body != NULL && drive_confirm(x->body, x->url, next, sizeof next) &&
+                resolve_url(x->url, next, sizeof x->url) == 0) {
+                lm_log(LM_LOG_INFO, "%s: following the download confirmation page", f->url);
+                restart = 1;
+            } else {
+                f->status = LM_EFORMAT;
+                snprintf(f->msg, sizeof f->msg, "got an HTML page instead of the file "
+                         "(quota exceeded or a login page?) from %.150s", x->url);
+            }
+        } else if (cc == CURLE_OK && x->http == 416 && x->start > 0) {
+            /* Range not satisfiable: .part may already hold everything. */
+        } else if (cc == CURLE_OK && x->http >= 400 && x->http < 500 && x->http != 429 &&
+                   x->http != 408) {
+            f->status = -ENOENT;
+            snprintf(f->msg, sizeof f->msg, "HTTP %ld from %.200s", x->http, x->url);
+        } else if (cc == CURLE_RANGE_ERROR) {
+            /* The server ignores Range: start over from byte 0. */
+            unlink(x->part);
+            retry = 1;
+            snprintf(f->msg, sizeof f->msg, "the server ignores Range; starting over");
+        } else if (cc != CURLE_OK || x->http >= 500 || x->http == 429 || x->http == 408) {
+            retry = 1;
+            if (cc != CURLE_OK) {
+                snprintf(f->msg, sizeof f->msg, "%s after %lld bytes of this attempt",
+                         curl_easy_strerror(cc), (long long)x->got);
+            } else {
+                snprintf(f->msg, sizeof f->msg, "HTTP %ld", x->http);
+            }
+        }
+        if (restart) {
+            x->state = 0;
+            x->next_try = 0;
+            continue;
+        }
+        if (retry) {
+            if (f->attempts > c->o->retries) {
+                f->status = -EIO;
+                char m2[256];
+                snprintf(m2, sizeof m2, "gave up after %d attempts: %.200s", f->attempts, f->msg);
+                snprintf(f->msg, sizeof f->msg, "%s", m2);
+            } else {
+                double d = c->o->backoff_s * pow(2.0, f->attempts - 1);
+                lm_log(LM_LOG_WARN, "%s: %s; retry %d of %d in %.1fs (resuming at %lld bytes)",
+                       f->dest, f->msg, f->attempts, c->o->retries, d,
+                       (long long)(file_size(x->part) > 0 ? file_size(x->part) : 0));
+                x->state = 0;
+                x->next_try = now_s() + d;
+                continue;
+            }
+        }
+        if (f->status == 0) {
+            x->state = 2; /* verify below */
+        } else {
+            x->state = 2;
+            c->pending--;
+            continue;
+        }
+        /* Complete: size, checksum, rename. */
+        int64_t sz = file_size(x->part);
+        if (sz < 0) {
+            sz = 0;
+            FILE *e = fopen(x->part, "wb"); /* an empty file */
+            if (e != NULL) {
+                fclose(e);
+            }
+        }
+        lm_err e = {0};
+        int vr = 0;
+        if (f->size >= 0 && sz != f->size) {
+            f->status = LM_EFORMAT;
+            snprintf(f->msg, sizeof f->msg, "size %lld, expected %lld", (long long)sz,
+                     (long long)f->size);
+            if (sz > f->size) {
+                unlink(x->part);
+            }
+        } else if ((f->md5 || f->sha256) &&
+                   (vr = hash_check(x, sz, &e)) != 0 &&
+                   (vr > 0 || vr < -1 || ds_fetch_verify(x->part, f->md5, f->sha256, &e) != 0)) {
+            f->status = LM_EFORMAT;
+            snprintf(f->msg, sizeof f->msg, "%.200s; .part removed", e.msg);
+            unlink(x->part);
+        } else if (rename(x->part, f->dest) != 0) {
+            f->status = -errno;
+            snprintf(f->msg, sizeof f->msg, "rename %.150s: %.80s", x->part, strerror(errno));
+        } else {
+            x->total = sz;
+            x->start = sz;
+            x->got = 0;
+        }
+        c->pending--;
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sockctx *s = h->data;
+    int flags = status < 0 ? CURL_CSELECT_ERR : 0;
+    flags |= (events & UV_READABLE) ? CURL_CSELECT_IN : 0;
+    flags |= (events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0;
+    int running = 0;
+    curl_multi_socket_action(s->c->m, s->fd, flags, &running);
+    check_done(s->c);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    if (h->type == UV_POLL) {
+        free(h->data);
+    }
+}
+
+static int sock_cb(CURL *e, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+    (void)e;
+    fctx *c = userp;
+    sockctx *s = socketp;
+    if (action == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_close);
+            curl_multi_assign(c->m, fd, NULL);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL || uv_poll_init_socket(&c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->fd = fd;
+        s->c = c;
+        s->poll.data = s;
+        curl_multi_assign(c->m, fd, s);
+    }
+    int ev = 0;
+    if (action == CURL_POLL_IN || action == CURL_POLL_INOUT) {
+        ev |= UV_READABLE;
+    }
+    if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT) {
+        ev |= UV_WRITABLE;
+    }
+    uv_poll_start(&s->poll, ev, on_poll);
+    return 0;
+}
+
+static void on_curl_timeout(uv_timer_t *t)
+{
+    fctx *c = t->data;
+    int running = 0;
+    curl_multi_socket_action(c->m, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int timer_cb(CURLM *m, long ms, void *userp)
+{
+    (void)m;
+    fctx *c = userp;
+    if (ms < 0) {
+        uv_timer_stop(&c->curl_timer);
+    } else {
+        uv_timer_start(&c->curl_timer, on_curl_timeout, (uint64_t)ms, 0);
+    }
+    return 0;
+}
+
+/* Every 20 ms: start waiting transfers (parallel limit, retry delays), print
+ * progress, stop the loop when nothing is left. */
+static void on_sched(uv_timer_t *t)
+{
+    fctx *c = t->data;
+    double now = now_s();
+    for (size_t i = 0; i < c->n && c->running < c->o->parallel; i++) {
+        xfer *x = &c->xs[i];
+        if (x->state == 0 && x->next_try <= now) {
+            lm_err e = {0};
+            int st = start(x, c->o, c->m, &e);
+            if (st < 0) {
+                x->f->status = st;
+                snprintf(x->f->msg, sizeof x->f->msg, "%.250s", e.msg);
+                x->state = 2;
+                c->pending--;
+            } else {
+                c->running++;
+            }
+        }
+    }
+    if (c->o->progress && now - c->last > 0.5) {
+        progress(c->xs, c->n, c->t0, 0);
+        c->last = now;
+    }
+    if (c->pending == 0) {
+        uv_stop(&c->loop);
+    }
+}
+
+static void close_all(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, on_close);
+    }
+}
+
 int ds_fetch_run(ds_fetch_file *files, size_t n, const ds_fetch_opts *o, lm_err *err)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         return lm_err_set(err, LM_EINTERNAL, "curl_global_init failed");
     }
-    CURLM *m = curl_multi_init();
-    xfer *xs = calloc(n ? n : 1, sizeof *xs);
-    if (m == NULL || xs == NULL) {
-        free(xs);
+    fctx c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.n = n;
+    c.m = curl_multi_init();
+    c.xs = calloc(n ? n : 1, sizeof *c.xs);
+    if (c.m == NULL || c.xs == NULL || uv_loop_init(&c.loop) != 0) {
+        free(c.xs);
+        if (c.m != NULL) {
+            curl_multi_cleanup(c.m);
+        }
         return lm_err_set(err, -ENOMEM, "out of memory");
     }
-    size_t pending = 0;
+    xfer *xs = c.xs;
     for (size_t i = 0; i < n; i++) {
         ds_fetch_file *f = &files[i];
         xs[i].f = f;
@@ -396,150 +718,29 @@ int ds_fetch_run(ds_fetch_file *files, size_t n, const ds_fetch_opts *o, lm_err 
             lm_log(LM_LOG_WARN, "%s exists but does not verify (%s); downloading again", f->dest,
                    v ? e.msg : "size differs");
         }
-        pending++;
+        c.pending++;
     }
-    double t0 = now_s(), last = 0;
-    int running = 0;
-    while (pending > 0) {
-        /* Start waiting transfers up to the parallel limit. */
-        double t = now_s();
-        for (size_t i = 0; i < n && running < o->parallel; i++) {
-            if (xs[i].state == 0 && xs[i].next_try <= t) {
-                lm_err e = {0};
-                int s = start(&xs[i], o, m, &e);
-                if (s < 0) {
-                    xs[i].f->status = s;
-                    snprintf(xs[i].f->msg, sizeof xs[i].f->msg, "%.250s", e.msg);
-                    xs[i].state = 2;
-                    pending--;
-                } else if (s == 0) {
-                    running++;
-                }
-            }
-        }
-        int still = 0;
-        curl_multi_perform(m, &still);
-        CURLMsg *msg;
-        int q;
-        while ((msg = curl_multi_info_read(m, &q)) != NULL) {
-            if (msg->msg != CURLMSG_DONE) {
-                continue;
-            }
-            xfer *x = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            CURLcode cc = msg->data.result;
-            curl_multi_remove_handle(m, x->h);
-            curl_easy_cleanup(x->h);
-            x->h = NULL;
-            if (x->out != NULL) {
-                fclose(x->out);
-                x->out = NULL;
-            }
-            running--;
-            ds_fetch_file *f = x->f;
-            int retry = 0, restart = 0;
-            if (cc == CURLE_OK && x->http / 100 == 2 && x->html) {
-                char next[4096];
-                if (x->body != NULL && drive_confirm(x->body, x->url, next, sizeof next) &&
-                    resolve_url(x->url, next, sizeof x->url) == 0) {
-                    lm_log(LM_LOG_INFO, "%s: following the download confirmation page", f->url);
-                    restart = 1;
-                } else {
-                    f->status = LM_EFORMAT;
-                    snprintf(f->msg, sizeof f->msg, "got an HTML page instead of the file "
-                             "(quota exceeded or a login page?) from %.150s", x->url);
-                }
-            } else if (cc == CURLE_OK && x->http == 416 && x->start > 0) {
-                /* Range not satisfiable: .part may already hold everything. */
-            } else if (cc == CURLE_OK && x->http >= 400 && x->http < 500 && x->http != 429 &&
-                       x->http != 408) {
-                f->status = -ENOENT;
-                snprintf(f->msg, sizeof f->msg, "HTTP %ld from %.200s", x->http, x->url);
-            } else if (cc == CURLE_RANGE_ERROR) {
-                /* The server ignores Range: start over from byte 0. */
-                unlink(x->part);
-                retry = 1;
-                snprintf(f->msg, sizeof f->msg, "the server ignores Range; starting over");
-            } else if (cc != CURLE_OK || x->http >= 500 || x->http == 429 || x->http == 408) {
-                retry = 1;
-                if (cc != CURLE_OK) {
-                    snprintf(f->msg, sizeof f->msg, "%s after %lld bytes of this attempt",
-                             curl_easy_strerror(cc), (long long)x->got);
-                } else {
-                    snprintf(f->msg, sizeof f->msg, "HTTP %ld", x->http);
-                }
-            }
-            if (restart) {
-                x->state = 0;
-                x->next_try = 0;
-                continue;
-            }
-            if (retry) {
-                if (f->attempts > o->retries) {
-                    f->status = -EIO;
-                    char m2[256];
-                    snprintf(m2, sizeof m2, "gave up after %d attempts: %.200s", f->attempts, f->msg);
-                    snprintf(f->msg, sizeof f->msg, "%s", m2);
-                } else {
-                    double d = o->backoff_s * pow(2.0, f->attempts - 1);
-                    lm_log(LM_LOG_WARN, "%s: %s; retry %d of %d in %.1fs (resuming at %lld bytes)",
-                           f->dest, f->msg, f->attempts, o->retries, d,
-                           (long long)(file_size(x->part) > 0 ? file_size(x->part) : 0));
-                    x->state = 0;
-                    x->next_try = now_s() + d;
-                    continue;
-                }
-            }
-            if (f->status == 0) {
-                x->state = 2; /* verify below */
-            } else {
-                x->state = 2;
-                pending--;
-                continue;
-            }
-            /* Complete: size, checksum, rename. */
-            int64_t sz = file_size(x->part);
-            if (sz < 0) {
-                sz = 0;
-                FILE *e = fopen(x->part, "wb"); /* an empty file */
-                if (e != NULL) {
-                    fclose(e);
-                }
-            }
-            lm_err e = {0};
-            if (f->size >= 0 && sz != f->size) {
-                f->status = LM_EFORMAT;
-                snprintf(f->msg, sizeof f->msg, "size %lld, expected %lld", (long long)sz,
-                         (long long)f->size);
-                if (sz > f->size) {
-                    unlink(x->part);
-                }
-            } else if ((f->md5 || f->sha256) &&
-                       ds_fetch_verify(x->part, f->md5, f->sha256, &e) != 0) {
-                f->status = LM_EFORMAT;
-                snprintf(f->msg, sizeof f->msg, "%.200s; .part removed", e.msg);
-                unlink(x->part);
-            } else if (rename(x->part, f->dest) != 0) {
-                f->status = -errno;
-                snprintf(f->msg, sizeof f->msg, "rename %.150s: %.80s", x->part, strerror(errno));
-            } else {
-                x->total = sz;
-                x->start = sz;
-                x->got = 0;
-            }
-            pending--;
-        }
-        if (o->progress && now_s() - last > 0.5) {
-            progress(xs, n, t0, 0);
-            last = now_s();
-        }
-        if (pending > 0) {
-            int nfds = 0;
-            curl_multi_poll(m, NULL, 0, running > 0 ? 200 : 50, &nfds);
-        }
+    c.t0 = now_s();
+    curl_multi_setopt(c.m, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(c.m, CURLMOPT_SOCKETDATA, &c);
+    curl_multi_setopt(c.m, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c.m, CURLMOPT_TIMERDATA, &c);
+    uv_timer_init(&c.loop, &c.curl_timer);
+    uv_timer_init(&c.loop, &c.sched);
+    c.curl_timer.data = &c;
+    c.sched.data = &c;
+    if (c.pending > 0) {
+        uv_timer_start(&c.sched, on_sched, 0, 20);
+        uv_run(&c.loop, UV_RUN_DEFAULT);
     }
+    uv_timer_stop(&c.sched);
+    uv_timer_stop(&c.curl_timer);
+    curl_multi_cleanup(c.m); /* closes cached connections (their polls are closed) */
+    uv_walk(&c.loop, close_all, NULL);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c.loop);
     if (o->progress) {
-        progress(xs, n, t0, 1);
+        progress(xs, n, c.t0, 1);
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -549,7 +750,6 @@ int ds_fetch_run(ds_fetch_file *files, size_t n, const ds_fetch_opts *o, lm_err 
         }
     }
     free(xs);
-    curl_multi_cleanup(m);
     curl_global_cleanup();
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * ds_fetch.h - HTTP(S) downloads with libcurl (multi interface): several
- * transfers at once, resume with Range from DEST.part, retries with
+ * ds_fetch.h - HTTP(S) downloads with libcurl's multi-socket interface driven
+ * by a libuv loop (uv_poll per socket, uv_timer for curl's timeouts and the
+ * retry schedule): several transfers at once, resume with Range from DEST.part, retries with
  * exponential backoff on network errors and 5xx/429, per-file size and
  * MD5/SHA-256 checks, Google Drive's "can't scan for viruses" confirmation
  * page followed automatically, and a progress line on stderr.

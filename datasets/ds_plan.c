@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,9 @@
 #define REC_BYTES 48
 #define ITEM_MAX_BYTES ((uint64_t)1 << 30) /* one item above 1 GiB is not an image we want */
 
-enum { ITEM_ORDINAL = 1 }; /* flags: offset holds the entry ordinal (not seekable) */
+/* flags: ITEM_ORDINAL: offset holds the entry ordinal (not seekable);
+ * ITEM_ZIP: offset is a zip local header (listed from the central directory) */
+enum { ITEM_ORDINAL = 1, ITEM_ZIP = 2 };
 
 typedef struct rec {
     uint64_t key_off;
@@ -176,6 +179,7 @@ static int walk(ds_plan *p, const char *prefix, const char *root, const char *re
 typedef struct fdsrc {
     int fd;
     int64_t pos;
+    size_t chunk; /* bytes per read (0: the whole buffer) */
     unsigned char buf[1 << 16];
 } fdsrc;
 
@@ -183,7 +187,8 @@ static la_ssize_t fd_read(struct archive *a, void *user, const void **out)
 {
     fdsrc *s = user;
     for (;;) {
-        ssize_t r = pread(s->fd, s->buf, sizeof s->buf, s->pos);
+        size_t want = s->chunk > 0 && s->chunk < sizeof s->buf ? s->chunk : sizeof s->buf;
+        ssize_t r = pread(s->fd, s->buf, want, s->pos);
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -222,18 +227,22 @@ static la_int64_t fd_seek(struct archive *a, void *user, la_int64_t off, int whe
     return s->pos;
 }
 
-static struct archive *archive_open_at(fdsrc *src, int fd, int64_t offset)
+static struct archive *archive_open_at(fdsrc *src, int fd, int64_t offset, int zip_only)
 {
     struct archive *a = archive_read_new();
     if (a == NULL) {
         return NULL;
     }
-    archive_read_support_filter_all(a);
-    archive_read_support_format_zip_streamable(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    archive_read_support_format_cpio(a);
-    archive_read_support_format_7zip(a);
+    if (zip_only) { /* no filter or format bidding beyond zip: cheaper per entry */
+        archive_read_support_format_zip_streamable(a);
+    } else {
+        archive_read_support_filter_all(a);
+        archive_read_support_format_zip_streamable(a);
+        archive_read_support_format_tar(a);
+        archive_read_support_format_gnutar(a);
+        archive_read_support_format_cpio(a);
+        archive_read_support_format_7zip(a);
+    }
     src->fd = fd;
     src->pos = offset;
     archive_read_set_callback_data(a, src);
@@ -378,7 +387,7 @@ static int plan_zip_cd(ds_plan *p, const char *prefix, const char *path, int fd,
         if (skip_path(name)) {
             continue;
         }
-        rc = ds_plan_add(p, prefix, name, 0, off, usize);
+        rc = ds_plan_add(p, prefix, name, ITEM_ZIP, off, usize);
         if (rc != 0) {
             free(cd);
             return lm_err_set(err, rc, "%s: out of memory", path);
@@ -414,7 +423,8 @@ static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err
         return lm_err_set(err, -ENOMEM, "%s: out of memory", path);
     }
     int rc = 0;
-    struct archive *a = archive_open_at(src, fd, 0);
+    src->chunk = 0;
+    struct archive *a = archive_open_at(src, fd, 0, 0);
     if (a == NULL) {
         rc = lm_err_set(err, LM_EFORMAT, "%s: not a readable archive", path);
         goto out;
@@ -445,6 +455,10 @@ static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err
         if (seekable < 0) {
             /* Only an uncompressed container can be entered at a header offset. */
             seekable = archive_filter_count(a) <= 1 || archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE;
+            /* A 7z keeps its index at the end and compresses solid blocks: read it in order. */
+            if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_7ZIP) {
+                seekable = 0;
+            }
         }
         const char *name = archive_entry_pathname(e);
         if (name != NULL && archive_entry_filetype(e) == AE_IFREG && unsafe_path(name)) {
@@ -888,6 +902,78 @@ static int read_entry_data(struct archive *a, const char *arch, const char *entr
     return 0;
 }
 
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    const uint32_t *table = crc_table;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+/* A stored (uncompressed) zip entry with its sizes in the local header: one
+ * pread of the data and a CRC check, no libarchive. Returns 0 (read), 1 (not
+ * that kind of entry: use libarchive) or an error. */
+static int read_zip_stored(int fd, const char *arch, const char *rel, const ds_item *it,
+                           void **buf, size_t *len, lm_err *err)
+{
+    unsigned char h[30];
+    if (pread(fd, h, 30, (off_t)it->offset) != 30 || le32(h) != 0x04034b50) {
+        return lm_err_set(err, LM_EFORMAT, "%s: entry %s: no local header at offset %llu "
+                          "(archive changed since planning?)", arch, rel,
+                          (unsigned long long)it->offset);
+    }
+    uint32_t gpflags = le16(h + 6), method = le16(h + 8), crc = le32(h + 14);
+    uint32_t csize = le32(h + 18), nl = le16(h + 26), xl = le16(h + 28);
+    if (method != 0 || (gpflags & 9) != 0 || (csize != it->size && csize != 0xFFFFFFFFu)) {
+        return 1; /* compressed, encrypted or sizes in a data descriptor */
+    }
+    if (it->size > ITEM_MAX_BYTES) {
+        return lm_err_set(err, LM_ETOOBIG, "%s: %s: entry larger than 1 GiB", arch, rel);
+    }
+    size_t n = (size_t)it->size;
+    unsigned char *b = malloc(n + nl + 1);
+    if (b == NULL) {
+        return lm_err_set(err, -ENOMEM, "%s: %s: out of memory", arch, rel);
+    }
+    if (pread(fd, b, nl, (off_t)(it->offset + 30)) != (ssize_t)nl || nl != strlen(rel) ||
+        memcmp(b, rel, nl) != 0) {
+        free(b);
+        return lm_err_set(err, LM_EFORMAT, "%s: entry at offset %llu is not '%s' (archive "
+                          "changed since planning?)", arch, (unsigned long long)it->offset, rel);
+    }
+    ssize_t got = pread(fd, b, n, (off_t)(it->offset + 30 + nl + xl));
+    if (got != (ssize_t)n) {
+        free(b);
+        return lm_err_set(err, LM_EFORMAT, "%s: entry %s: truncated (%zd of %zu bytes)", arch,
+                          rel, got, n);
+    }
+    if (crc32_update(0, b, n) != crc) {
+        free(b);
+        return lm_err_set(err, LM_EFORMAT, "%s: entry %s: CRC mismatch (corrupt archive)", arch,
+                          rel);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
 static int read_archive_item(ds_reader *r, const ds_item *it, void **buf, size_t *len,
                              lm_err *err)
 {
@@ -895,8 +981,21 @@ static int read_archive_item(ds_reader *r, const ds_item *it, void **buf, size_t
     const char *rel = it->key + r->p->prefix_len;
     struct archive_entry *e = NULL;
     int rc = 0;
+    if (it->flags & ITEM_ZIP) {
+        rc = read_zip_stored(r->fd, arch, rel, it, buf, len, err);
+        if (rc <= 0) {
+            return rc;
+        }
+        /* compressed (or sizes in a data descriptor): libarchive, zip only,
+         * reading about as much as the entry needs */
+        uint64_t c = it->size + 4096;
+        r->src.chunk = c < 4096 ? 4096 : c > (1 << 16) ? (1 << 16) : (size_t)c;
+    } else {
+        r->src.chunk = 0;
+    }
     if (!(it->flags & ITEM_ORDINAL)) {
-        struct archive *a = archive_open_at(&r->src, r->fd, (int64_t)it->offset);
+        struct archive *a = archive_open_at(&r->src, r->fd, (int64_t)it->offset,
+                                            (it->flags & ITEM_ZIP) != 0);
         if (a == NULL) {
             return lm_err_set(err, LM_EFORMAT, "%s: cannot open archive at entry %s", arch, rel);
         }
@@ -921,7 +1020,8 @@ static int read_archive_item(ds_reader *r, const ds_item *it, void **buf, size_t
         if (r->seq != NULL) {
             archive_read_free(r->seq);
         }
-        r->seq = archive_open_at(&r->src, r->fd, 0);
+        r->src.chunk = 0;
+        r->seq = archive_open_at(&r->src, r->fd, 0, 0);
         r->seq_next = 0;
         if (r->seq == NULL) {
             return lm_err_set(err, LM_EFORMAT, "%s: cannot reopen archive", arch);

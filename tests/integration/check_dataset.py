@@ -20,7 +20,7 @@ kind, ds, out = args[0], args[1], args[2]
 opt = {}
 i = 3
 while i < len(args):
-    if args[i] in ("--wild", "--zipped"):
+    if args[i] in ("--wild", "--zipped", "--no-identity"):
         opt[args[i][2:]] = True
         i += 1
     else:
@@ -96,6 +96,8 @@ if kind == "celeba":
         return d
     attr = rows(os.path.join(ds, "Anno/list_attr_celeba.txt"), 2)
     ident = rows(os.path.join(ds, "Anno/identity_CelebA.txt"), 0)
+    if opt.get("no-identity"):  # the Kaggle mirror has no identity file
+        ident = {k: [-1] for k in ident}
     part = rows(os.path.join(ds, "Eval/list_eval_partition.txt"), 0)
     bbox = rows(os.path.join(ds, "Anno/list_bbox_celeba.txt"), 2)
     lf = "list_landmarks_celeba.txt" if opt.get("wild") else "list_landmarks_align_celeba.txt"
@@ -109,7 +111,7 @@ if kind == "celeba":
         want = attr[s] + ident[s] + part[s] + bbox[s]
         if list(row) != want:
             fail("%s: labels %s, expected %s" % (k, list(row), want))
-        if meta[k].get("identity") != ident[s][0]:
+        if meta[k].get("identity", -1) != ident[s][0]:
             fail("%s: identity %s, expected %d" % (k, meta[k].get("identity"), ident[s][0]))
         check_points(k, lmk[s])
     if sorted(stem(k) for k in keys) != names:

@@ -50,7 +50,7 @@ class H(http.server.BaseHTTPRequestHandler):
         start = 0
         if rng and honor_range and rng.startswith("bytes="):
             start = int(rng[6:].split("-")[0])
-        if start > len(data):
+        if start > 0 and start >= len(data):  # RFC 9110: unsatisfiable
             self.send_response(416)
             self.send_header("Content-Range", "bytes */%d" % len(data))
             self.send_header("Content-Length", "0")

@@ -114,6 +114,24 @@ expect "absolute" "evil.zip: entry 2 '/abs.jpg': absolute path or '..' component
 "$LM" export out-evil --npy >/dev/null 2>&1
 grep -q "escape\|abs" out-evil/export/failures.tsv out-evil/export/keys.txt && fail "unsafe entries planned"
 
+# A stored zip entry whose bytes changed after planning: CRC mismatch recorded, the rest read.
+"$PY" - <<'PYEOF'
+import zipfile
+with zipfile.ZipFile("stored.zip", "w", zipfile.ZIP_STORED) as z:
+    for i in range(5):
+        z.writestr("s/%d.bin" % i, bytes([i]) * (1000 + i))
+d = bytearray(open("stored.zip", "rb").read())
+i = d.find(bytes([2]) * 1002)
+d[i + 500] ^= 0xFF
+open("stored.zip", "wb").write(bytes(d))
+PYEOF
+job stored stored.zip archive
+sed -i 's/^stages = labels/stages = decode/' stored.ini
+"$LM" run -q stored.ini 2>stored.log || { cat stored.log; fail "stored zip: run failed"; }
+"$LM" export out-stored --npy >/dev/null 2>&1
+grep -q "s/2.bin	read	.*stored.zip: entry s/2.bin: CRC mismatch (corrupt archive)" out-stored/export/failures.tsv || fail "stored zip: no CRC failure: $(cat out-stored/export/failures.tsv)"
+[ "$(grep -c "	decode	.*not a JPEG or PNG" out-stored/export/failures.tsv)" = 4 ] || fail "stored zip: the other entries were not read"
+
 # Bad [dataset] keys.
 job k1 cel celeba "images = thumbnails"
 "$LM" run -q k1.ini 2>k1.log; [ $? = 2 ] || fail "celeba images = thumbnails accepted"

@@ -14,6 +14,18 @@ check "synth ckplus" "$LM" synth ckplus ck --n 6 --seed 6 >/dev/null
 check "synth ckplus --zip" "$LM" synth ckplus ckz --n 5 --seed 7 --zip >/dev/null
 check "synth folder --zip" "$LM" synth folder fold --n 25 --seed 8 --zip >/dev/null
 
+# A tiny random generator: a safetensors file with the generator's kwargs.
+check "synth generator" "$LM" synth generator g.safetensors --res 16 --seed 3 >/dev/null
+"$PY" - <<'PYEOF' || fail "synth generator: not a StyleGAN2 safetensors file"
+import json, struct
+b = open("g.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+kw = json.loads(h["__metadata__"]["generator_kwargs"])
+assert kw["img_resolution"] == 16 and kw["z_dim"] == 64, kw
+assert any(k.startswith("synthesis.") for k in h) and any(k.startswith("mapping.") for k in h)
+PYEOF
+
 # run NAME DATASET KIND NP [dataset lines...]
 run() {
     local name=$1 ds=$2 kind=$3 np=$4
@@ -51,6 +63,23 @@ c folder fold out-fold --csv fold/labels.csv
 # the StyleGAN2-ADA zip (index from img%08d names, JSON next to it).
 run celeba-test celeba celeba 1 "split = test"
 c celeba celeba out-celeba-test --split 2
+# The Kaggle mirror: doubled image folder, CSV label files, no identity file.
+"$PY" - <<'PYEOF' || fail "kaggle layout"
+import os, shutil
+os.makedirs("kaggle/img_align_celeba", exist_ok=True)
+shutil.copytree("celeba/Img/img_align_celeba", "kaggle/img_align_celeba/img_align_celeba")
+for src, dst, skip, head in (("Anno/list_attr_celeba.txt", "list_attr_celeba.csv", 2, None),
+                             ("Eval/list_eval_partition.txt", "list_eval_partition.csv", 0, "image_id,partition"),
+                             ("Anno/list_bbox_celeba.txt", "list_bbox_celeba.csv", 2, "image_id,x_1,y_1,width,height"),
+                             ("Anno/list_landmarks_align_celeba.txt", "list_landmarks_align_celeba.csv", 2, None)):
+    lines = open("celeba/" + src, "rb").read().decode().split("\r\n")
+    if head is None:
+        head = "image_id," + ",".join(lines[1].split())
+    rows = [",".join(l.split()) for l in lines[skip:] if l.strip()]
+    open("kaggle/" + dst, "w", newline="").write("\r\n".join([head] + rows))
+PYEOF
+run kaggle kaggle celeba 1
+c celeba celeba out-kaggle --no-identity
 run celeba-wild celeba celeba 1 "images = wild"
 c celeba celeba out-celeba-wild --wild
 run ffhq-wild ffhq ffhq 1 "images = wild"
@@ -67,4 +96,4 @@ STAGES=decode,labels,align RES=64 run celeba-align celeba celeba 1 "images = wil
 c celeba celeba out-celeba-align --wild --aligned 64 --align-tol 1
 STAGES=decode,labels,align RES=32 run ck-align ck ckplus 1
 c ckplus ck out-ck-align --aligned 32
-echo "ok: celeba (folder, zip, split, wild), ffhq (folders, wild, ADA zip), ckplus (folders, zips, policy), folder+csv under mpirun -np 3"
+echo "ok: celeba (folder, zip, Kaggle CSV, split, wild), ffhq (folders, wild, ADA zip), ckplus (folders, zips, policy), folder+csv under mpirun -np 3"

@@ -82,7 +82,13 @@ done
 cmp -s d8/big.bin srv/big.bin || fail "kill: file differs"
 grep -P "^/ok/big.bin\tbytes=[1-9][0-9]*-\t206" log >/dev/null || fail "kill: rerun did not resume"
 
-# 9. bad usage
+# 9. a .part that already holds the whole file (killed before the rename): 416, verified, renamed
+mkdir -p d9 && cp srv/c.bin d9/c.bin.part
+"${F[@]}" "$U/ok/c.bin" -o d9 --sha256 "$(cat srv/c.bin.sha256)" >/dev/null 2>err9 || { cat err9; fail "complete .part"; }
+cmp -s d9/c.bin srv/c.bin && [ ! -e d9/c.bin.part ] || fail "complete .part: not renamed"
+grep -P "^/ok/c.bin\tbytes=150001-\t416" log >/dev/null || fail "complete .part: no 416 exchange: $(grep c.bin log)"
+
+# 10. bad usage
 "$LM" fetch "$U/ok/b.bin" --sha256 xyz >/dev/null 2>&1; [ $? = 2 ] || fail "bad --sha256 not exit 2"
 "$LM" fetch ftp://x/y >/dev/null 2>&1; [ $? = 2 ] || fail "non-http URL not exit 2"
-echo "ok: cut+resume, ignored Range, 500 retry, 404, bad checksum, Drive confirmation, parallel+rerun, kill+resume"
+echo "ok: cut+resume, ignored Range, 500 retry, 404, bad checksum, Drive confirmation, parallel+rerun, kill+resume, complete .part"

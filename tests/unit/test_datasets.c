@@ -2,7 +2,8 @@
  * test_datasets.c - datasets/ building blocks: MD5 and SHA-256 against the
  * FIPS/RFC test vectors, the extra record (encode/decode round trip, corrupt
  * records refused), plan serialisation with extras and the images path, and
- * the synthetic face's landmarks (eye centres, mouth corners by construction).
+ * the synthetic face's landmarks (eye centres, mouth corners by construction),
+ * and planning + reading back zip (deflated and stored), tar, tar.gz and 7z.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
 
 #include "datasets/ds_extra.h"
 #include "datasets/ds_hash.h"
@@ -151,12 +156,104 @@ static void test_synth_landmarks(void **st)
     lm_img_fini(&im);
 }
 
+/* Write an archive of n entries "d/eNN.bin" (entry i holds 100 + 37 i bytes of i). */
+static void write_archive(const char *path, int format, int filter, const char *opts, int n)
+{
+    struct archive *a = archive_write_new();
+    assert_non_null(a);
+    assert_int_equal(archive_write_set_format(a, format), ARCHIVE_OK);
+    if (filter >= 0) {
+        assert_int_equal(archive_write_add_filter(a, filter), ARCHIVE_OK);
+    }
+    if (opts != NULL) {
+        assert_int_equal(archive_write_set_options(a, opts), ARCHIVE_OK);
+    }
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    unsigned char buf[2000];
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "d/e%02d.bin", i);
+        size_t len = 100 + 37 * (size_t)i;
+        memset(buf, i, len);
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_size(e, (la_int64_t)len);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+        assert_int_equal(archive_write_data(a, buf, len), (la_ssize_t)len);
+        archive_entry_free(e);
+    }
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+}
+
+/* Plan and read every entry back, in order and in reverse (re-entering the archive). */
+static void check_archive(const char *path, int n)
+{
+    ds_plan *p = NULL;
+    lm_err e = {0};
+    ds_source_config cfg = {path, "t", 0, 0, NULL, NULL, NULL, 0, 0, 0, 0};
+    int rc = ds_plan_build(&p, &cfg, &e);
+    if (rc != 0) {
+        fail_msg("%s: %s", path, e.msg);
+    }
+    assert_int_equal(ds_plan_count(p), n);
+    ds_reader *r = NULL;
+    assert_int_equal(ds_reader_create(&r, p, &e), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < n; k++) {
+            int i = pass == 0 ? k : n - 1 - k;
+            void *buf = NULL;
+            size_t len = 0;
+            rc = ds_reader_read(r, (size_t)i, &buf, &len, &e);
+            if (rc != 0) {
+                fail_msg("%s: item %d: %s", path, i, e.msg);
+            }
+            assert_int_equal(len, 100 + 37 * (size_t)i);
+            for (size_t j = 0; j < len; j++) {
+                assert_int_equal(((unsigned char *)buf)[j], i);
+            }
+            free(buf);
+        }
+    }
+    ds_reader_free(r);
+    ds_plan_free(p);
+}
+
+static void test_archive_kinds(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/lm-ds-arch-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    struct {
+        const char *name;
+        int format, filter;
+        const char *opts;
+    } kinds[] = {
+        {"deflate.zip", ARCHIVE_FORMAT_ZIP, -1, NULL},           /* central directory, libarchive inflate */
+        {"stored.zip", ARCHIVE_FORMAT_ZIP, -1, "zip:compression=store"}, /* one pread + CRC */
+        {"plain.tar", ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, -1, NULL}, /* header offsets */
+        {"packed.tar.gz", ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_GZIP, NULL}, /* in order */
+        {"solid.7z", ARCHIVE_FORMAT_7ZIP, -1, NULL},             /* in order */
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kinds[k].name);
+        write_archive(path, kinds[k].format, kinds[k].filter, kinds[k].opts, 12);
+        check_archive(path, 12);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_vectors),
         cmocka_unit_test(test_extra_roundtrip),
         cmocka_unit_test(test_synth_landmarks),
+        cmocka_unit_test(test_archive_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
