@@ -23,7 +23,8 @@ PKG_MAP := ompi-c:libopenmpi-dev lmdb:liblmdb-dev libarchive:libarchive-dev \
            spng:libspng-dev openblas:libopenblas-dev libcjson:libcjson-dev inih:libinih-dev \
            cmocka:libcmocka-dev
 DEB_TOOLS := build-essential pkg-config openmpi-bin lmdb-utils zip unzip python3 python3-numpy \
-             python3-pil python3-lmdb libjpeg-turbo-progs
+             python3-pil python3-lmdb libjpeg-turbo-progs liblinear-tools openssl \
+             slurm-wlm munge libpmix-dev iproute2
 DEB_PKGS := $(foreach p,$(PKG_MAP),$(word 2,$(subst :, ,$(p)))) $(DEB_TOOLS)
 LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih
 
@@ -37,6 +38,7 @@ ifndef SKIP_PKG_CHECK
   endif
 endif
 
+, := ,
 ifneq ($(SANITIZE),)
   ifneq ($(filter-out address undefined,$(subst $(,), ,$(SANITIZE))),)
     $(error SANITIZE must be a comma list of address,undefined; got '$(SANITIZE)')
@@ -45,7 +47,6 @@ ifneq ($(SANITIZE),)
 else
   BUILD ?= build
 endif
-, := ,
 
 ifeq ($(CUDA),auto)
   CUDA_ON := $(if $(shell command -v nvcc 2>/dev/null),1,0)
@@ -70,7 +71,8 @@ ifneq ($(SANITIZE),)
   LDLIBS += -fsanitize=$(SANITIZE)
 endif
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-CFLAGS += -DLM_VERSION='"0.1.0"' -DLM_GIT='"$(GIT_VERSION)"'
+CFLAGS += -DLM_VERSION='"0.1.0"' -I$(BUILD)/gen
+VERSION_H := $(BUILD)/gen/lm_version.h
 
 MODULES := shared kernels models datasets coordinator node reduce
 LIB_SRC := $(wildcard $(addsuffix /*.c,$(MODULES)))
@@ -110,6 +112,17 @@ features:
 	@echo "  $(if $(filter 1,$(CUDA_ON)),✓,✗) CUDA $(if $(filter 1,$(CUDA_ON)),(nvcc; $(words $(CU_SRC)) kernel files),(CUDA=$(CUDA)))"
 	@echo "  $(if $(SANITIZE),✓,✗) sanitizers $(SANITIZE)"
 	@echo "  ✓ OpenMP, OpenBLAS, OpenMPI, LMDB, libarchive, libuv, libjpeg-turbo, libspng"
+
+# The git version lands in a header rewritten only when it changes, so the
+# binary always reports the commit it was built from.
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define LM_GIT "$(GIT_VERSION)"' >$@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@
+	@rm -f $@.tmp
+$(BUILD)/cli/main.o: $(VERSION_H)
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "cli/submit.h"
 #include "coordinator/coord.h"
 #include "coordinator/coord_results.h"
 #include "shared/lm_io.h"
@@ -24,6 +25,8 @@ static const char *usage_text =
     "the numbers of its progress line (phase, done/total, items/s, ETA, failures);\n"
     "otherwise the totals are read from the journal and the last run's summary.\n"
     "  --json   print the JSON object instead of a line\n"
+    "Jobs submitted with `latentmill submit` are listed first with their Slurm state\n"
+    "(scontrol show job), e.g. \"slurm: map job 12 RUNNING, restarts 1\" (not with --json).\n"
     "Exit status: 0 (running or not), 2 not a latentmill output directory.\n";
 
 static int query_socket(const char *outdir, char *buf, size_t cap)
@@ -91,6 +94,7 @@ int cmd_status(int argc, char **argv)
         }
         target = outdir;
     }
+    int slurm_jobs = json ? 0 : submit_status_print(target, stdout);
     char buf[2048];
     if (query_socket(target, buf, sizeof buf) == 0) {
         cJSON *j = cJSON_Parse(buf);
@@ -113,6 +117,11 @@ int cmd_status(int argc, char **argv)
     }
     coord_results *res = NULL;
     if (coord_results_open(&res, target, &err) != 0) {
+        if (slurm_jobs > 0) { /* submitted, the map job has not started yet */
+            printf("not started: %s: no run yet\n", target);
+            free(outdir);
+            return LM_EXIT_OK;
+        }
         fprintf(stderr, "latentmill status: %s\n", err.msg);
         free(outdir);
         return LM_EXIT_USAGE;

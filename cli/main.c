@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lm_version.h"
 #include "shared/lm_log.h"
 
 static const struct lm_cmd commands[] = {

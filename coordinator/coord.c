@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mpi.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,10 @@
 
 #include "coordinator/coord_journal.h"
 #include "coordinator/coord_sched.h"
+#include "datasets/ds_config.h"
 #include "datasets/ds_plan.h"
 #include "node/node.h"
-#include "reduce/reduce.h"
+#include "coordinator/coord_reduce.h"
 #include "shared/lm_io.h"
 #include "shared/lm_job.h"
 #include "shared/lm_log.h"
@@ -43,6 +45,8 @@ typedef struct run_cfg {
     size_t min_chunk, max_chunk;
     int backups;
     node_config node;
+    coord_reduce_cfg reduce;
+    ds_job_config ds;
 } run_cfg;
 
 static char *resolve(const char *job_path, const char *p)
@@ -73,6 +77,7 @@ static void run_cfg_fini(run_cfg *c)
 {
     free(c->outdir);
     free(c->dataset_path);
+    ds_config_fini(&c->ds);
     memset(c, 0, sizeof *c);
 }
 
@@ -106,34 +111,19 @@ static int run_cfg_read(run_cfg *c, lm_job *job, lm_err *err)
     if ((rc = lm_job_get_bool(job, "job", "backups", 1, &c->backups, err)) < 0) {
         return rc;
     }
-    static const char *const kinds[] = {"auto", "folder", "archive", NULL};
-    int kind = 0;
-    if ((rc = lm_job_get_enum(job, "dataset", "kind", kinds, 0, &kind, err)) < 0) {
+    if ((rc = ds_config_from_job(&c->ds, job, err)) != 0) {
         return rc;
     }
-    if ((rc = lm_job_get_str(job, "dataset", "path", NULL, &s, err)) != 0) {
-        return rc < 0 ? rc : lm_err_set(err, LM_ECONFIG, "%s: [dataset] path is required", jp);
-    }
-    c->dataset_path = resolve(jp, s);
-    if ((rc = lm_job_get_str(job, "dataset", "name", NULL, &c->dataset_name, err)) < 0) {
-        return rc;
-    }
-    if ((rc = lm_job_get_int(job, "dataset", "limit", 0, 0, LONG_MAX, &v, err)) < 0) {
-        return rc;
-    }
-    c->limit = (size_t)v;
+    c->dataset_path = strdup(c->ds.src.path);
+    c->dataset_name = c->ds.src.name;
+    c->limit = c->ds.src.limit;
     if (c->outdir == NULL || c->dataset_path == NULL) {
         return lm_err_set(err, -ENOMEM, "out of memory");
     }
     if ((rc = node_config_from_job(&c->node, job, err)) != 0) {
         return rc;
     }
-    struct stat st;
-    if (kind != 0 && stat(c->dataset_path, &st) == 0 && (kind == 1) != !!S_ISDIR(st.st_mode)) {
-        return lm_err_set(err, LM_ECONFIG, "%s: [dataset] kind = %s but %s is %s", jp, kinds[kind],
-                          c->dataset_path, S_ISDIR(st.st_mode) ? "a folder" : "a file");
-    }
-    if ((rc = reduce_config_read(job, err)) < 0) {
+    if ((rc = coord_reduce_config(&c->reduce, job, err)) != 0) {
         return rc;
     }
     return lm_job_check_unused(job, err);
@@ -648,8 +638,7 @@ static int setup_rank0(coord *co, run_cfg *cfg, lm_job *job, const coord_options
         }
         lm_log(LM_LOG_INFO, "plan: reusing %s (%zu items)", plan_path, ds_plan_count(co->plan));
     } else {
-        ds_source_config src = {cfg->dataset_path, cfg->dataset_name, cfg->limit};
-        rc = ds_plan_build(&co->plan, &src, err);
+        rc = ds_plan_build(&co->plan, &cfg->ds.src, err);
         if (rc == 0) {
             rc = ds_plan_save(co->plan, plan_path, err);
         }
@@ -759,7 +748,13 @@ static int map_phase(lm_job *job, run_cfg *cfg, const coord_options *opt, int ra
     if (rc == 0 && works) {
         char shard[PATH_MAX];
         snprintf(shard, sizeof shard, "%s/shards/run%04u-rank%04d", cfg->outdir, co.run, rank);
-        rc = node_create(&node, &cfg->node, co.plan, shard, (uint32_t)rank, err);
+        node_config ncfg = cfg->node;
+        if (ncfg.item_threads == 0) {
+            /* Alone, use the machine's cores for items; under MPI the ranks
+             * already share the cores. */
+            ncfg.item_threads = size == 1 ? omp_get_num_procs() : 1;
+        }
+        rc = node_create(&node, &ncfg, co.plan, shard, (uint32_t)rank, err);
     }
     /* All ranks agree before any work is handed out. */
     int all_ok = rc == 0;
@@ -890,7 +885,7 @@ int coord_job_run(const coord_options *opt, lm_err *err)
         rc = map_phase(job, &cfg, opt, rank, size, err);
     }
     if (rc == 0 && opt->phase != COORD_PHASE_MAP) {
-        rc = reduce_run(job, cfg.outdir, err);
+        rc = coord_reduce_run(&cfg.reduce, cfg.outdir, err);
         int ok = rc == 0;
         MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
         if (rc == 0 && !ok) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct open_shard {
     uint32_t run, rank;
@@ -80,7 +81,11 @@ const coord_done *coord_results_done(const coord_results *r, size_t i) { return 
 void coord_results_shard_path(const coord_results *r, uint32_t run, uint32_t rank, char *buf,
                               size_t cap)
 {
-    snprintf(buf, cap, "%s/shards/run%04u-rank%04u", r->outdir, run, rank);
+    if (run == UINT32_MAX) {
+        snprintf(buf, cap, "%s/shards/reduce-rank%04u", r->outdir, rank);
+    } else {
+        snprintf(buf, cap, "%s/shards/run%04u-rank%04u", r->outdir, run, rank);
+    }
 }
 
 static int shard_for(coord_results *r, uint32_t run, uint32_t rank, lm_store **out, lm_err *err)
@@ -110,10 +115,39 @@ static int shard_for(coord_results *r, uint32_t run, uint32_t rank, lm_store **o
     return 0;
 }
 
+/* The reduce phase's per-rank shards (kNN join matches): reduce-rank0000, ... */
+static int get_from_reduce_shards(coord_results *r, const char *key, enum lm_db db, lm_value *v,
+                                  lm_err *err)
+{
+    for (uint32_t rank = 0; rank < 100000; rank++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/shards/reduce-rank%04u", r->outdir, rank);
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            return 1;
+        }
+        lm_store *s = NULL;
+        int rc = shard_for(r, UINT32_MAX, rank, &s, err);
+        if (rc != 0) {
+            return rc;
+        }
+        rc = lm_store_get(s, db, key, v, err);
+        if (rc != 1) {
+            return rc;
+        }
+    }
+    return 1;
+}
+
 int coord_results_get(coord_results *r, size_t i, enum lm_db db, lm_value *v, lm_err *err)
 {
     if (i >= ds_plan_count(r->plan) || r->done[i].run == UINT32_MAX) {
         return 1;
+    }
+    if (db == LM_DB_MATCHES) {
+        ds_item it;
+        ds_plan_item(r->plan, i, &it);
+        return get_from_reduce_shards(r, it.key, db, v, err);
     }
     lm_store *s = NULL;
     int rc = shard_for(r, r->done[i].run, r->done[i].rank, &s, err);

@@ -35,7 +35,9 @@ const coord_done *coord_results_done(const coord_results *r, size_t i);
  * the next call), 1 absent or item not done, negative on error. */
 int coord_results_get(coord_results *r, size_t i, enum lm_db db, lm_value *v, lm_err *err);
 
-/* Shard directory of (run, rank) into buf. */
+/* Shard directory of (run, rank) into buf; run UINT32_MAX names the reduce
+ * phase's shard of that rank (kNN join matches, found by coord_results_get
+ * for LM_DB_MATCHES). */
 void coord_results_shard_path(const coord_results *r, uint32_t run, uint32_t rank, char *buf,
                               size_t cap);
 

@@ -16,12 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datasets/ds_internal.h"
 #include "shared/lm_io.h"
 #include "shared/lm_log.h"
 
 #define PLAN_MAGIC "LMPLAN\0\1"
-#define PLAN_VERSION 1
-#define HDR_BYTES 48
+#define PLAN_VERSION 2
+#define HDR_BYTES_V1 48
+#define HDR_BYTES 80
 #define REC_BYTES 48
 #define ITEM_MAX_BYTES ((uint64_t)1 << 30) /* one item above 1 GiB is not an image we want */
 
@@ -40,8 +42,8 @@ struct ds_plan {
     size_t n, cap;
     char *blob;
     size_t blob_len, blob_cap;
-    uint64_t root_off;
-    uint32_t root_len;
+    uint64_t root_off, images_off;
+    uint32_t root_len, images_len, dskind;
     void *owned; /* deserialised buffer, if any */
 };
 
@@ -66,8 +68,8 @@ static int blob_add(ds_plan *p, const void *s, size_t len, uint64_t *off)
     return 0;
 }
 
-static int plan_add(ds_plan *p, const char *prefix, const char *rel, uint32_t flags,
-                    uint64_t offset, uint64_t size)
+int ds_plan_add(ds_plan *p, const char *prefix, const char *rel, uint32_t flags,
+                uint64_t offset, uint64_t size)
 {
     char key[1024];
     int kl = snprintf(key, sizeof key, "%s/%s", prefix, rel);
@@ -117,6 +119,19 @@ static int skip_path(const char *rel)
     return 0;
 }
 
+static int unsafe_path(const char *rel)
+{
+    if (rel[0] == '/') {
+        return 1;
+    }
+    for (const char *s = rel; (s = strstr(s, "..")) != NULL; s += 2) {
+        if ((s == rel || s[-1] == '/') && (s[2] == '\0' || s[2] == '/')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int walk(ds_plan *p, const char *prefix, const char *root, const char *rel, lm_err *err)
 {
     char dir[PATH_MAX + 256];
@@ -144,7 +159,7 @@ static int walk(ds_plan *p, const char *prefix, const char *root, const char *re
             } else if (S_ISDIR(st.st_mode)) {
                 rc = walk(p, prefix, root, sub, err);
             } else if (S_ISREG(st.st_mode)) {
-                rc = plan_add(p, prefix, sub, 0, 0, (uint64_t)st.st_size);
+                rc = ds_plan_add(p, prefix, sub, 0, 0, (uint64_t)st.st_size);
                 if (rc != 0) {
                     lm_err_set(err, rc, "%s: out of memory", full);
                 }
@@ -238,11 +253,160 @@ static const char *arch_msg(struct archive *a)
     return m != NULL ? m : "archive ends early (truncated?)";
 }
 
+/* Fast path for .zip: list from the central directory (one read of the end of
+ * the file instead of a header read per entry). The offsets are those of the
+ * local headers, exactly what the streaming listing records. Returns 1 when
+ * the file is not a plain zip this parser understands (the caller falls back
+ * to libarchive's listing), 0 when listed, negative on memory errors. */
+static uint32_t le16(const unsigned char *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8; }
+static uint32_t le32(const unsigned char *b) { return le16(b) | le16(b + 2) << 16; }
+static uint64_t le64(const unsigned char *b) { return le32(b) | (uint64_t)le32(b + 4) << 32; }
+
+static int plan_zip_cd(ds_plan *p, const char *prefix, const char *path, int fd, lm_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 22) {
+        return 1;
+    }
+    uint64_t fsz = (uint64_t)st.st_size;
+    size_t tail = fsz < 65557 ? (size_t)fsz : 65557;
+    unsigned char *t = malloc(tail);
+    if (t == NULL) {
+        return lm_err_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    if (pread(fd, t, tail, (off_t)(fsz - tail)) != (ssize_t)tail) {
+        free(t);
+        return 1;
+    }
+    long e = -1;
+    for (long i = (long)tail - 22; i >= 0; i--) {
+        if (le32(t + i) == 0x06054b50 && (size_t)i + 22 + le16(t + i + 20) <= tail) {
+            e = i;
+            break;
+        }
+    }
+    if (e < 0) {
+        free(t);
+        return 1;
+    }
+    uint64_t eocd = fsz - tail + (uint64_t)e;
+    uint64_t n = le16(t + e + 10), cdsz = le32(t + e + 12), cdoff = le32(t + e + 16);
+    if (le16(t + e + 4) != 0 || le16(t + e + 6) != 0) {
+        free(t);
+        return 1; /* multi-disk */
+    }
+    uint64_t cdend = eocd;
+    if (n == 0xFFFF || cdsz == 0xFFFFFFFFu || cdoff == 0xFFFFFFFFu) {
+        unsigned char loc[20], z[56];
+        if (eocd < 20 || pread(fd, loc, 20, (off_t)(eocd - 20)) != 20 || le32(loc) != 0x07064b50 ||
+            pread(fd, z, 56, (off_t)le64(loc + 8)) != 56 || le32(z) != 0x06064b50) {
+            free(t);
+            return 1;
+        }
+        n = le64(z + 32);
+        cdsz = le64(z + 40);
+        cdoff = le64(z + 48);
+        cdend = le64(loc + 8);
+    }
+    free(t);
+    if (cdsz > cdend || cdsz > ((uint64_t)1 << 32) || n > cdsz / 46 + 1) {
+        return 1;
+    }
+    uint64_t shift = cdend - cdsz - cdoff; /* bytes prepended to the archive (sfx stubs) */
+    unsigned char *cd = malloc(cdsz ? cdsz : 1);
+    if (cd == NULL) {
+        return lm_err_set(err, -ENOMEM, "%s: out of memory (central directory %llu bytes)", path,
+                          (unsigned long long)cdsz);
+    }
+    if (pread(fd, cd, cdsz, (off_t)(cdend - cdsz)) != (ssize_t)cdsz) {
+        free(cd);
+        return 1;
+    }
+    size_t before = p->n;
+    uint64_t pos = 0, first_off = UINT64_MAX;
+    char name[4096];
+    int rc = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (pos + 46 > cdsz || le32(cd + pos) != 0x02014b50) {
+            rc = 1;
+            break;
+        }
+        const unsigned char *h = cd + pos;
+        uint32_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
+        if (pos + 46 + nl + xl + cl > cdsz || nl == 0 || nl >= sizeof name) {
+            rc = 1;
+            break;
+        }
+        uint64_t usize = le32(h + 24), csize = le32(h + 20), off = le32(h + 42);
+        const unsigned char *x = h + 46 + nl, *xe = x + xl;
+        while (x + 4 <= xe) { /* ZIP64 extra: only the saturated fields, in order */
+            uint32_t id = le16(x), len = le16(x + 2);
+            if (id == 0x0001) {
+                const unsigned char *q = x + 4, *qe = x + 4 + len;
+                if (usize == 0xFFFFFFFFu && q + 8 <= qe) {
+                    usize = le64(q);
+                    q += 8;
+                }
+                if (csize == 0xFFFFFFFFu && q + 8 <= qe) {
+                    csize = le64(q);
+                    q += 8;
+                }
+                if (off == 0xFFFFFFFFu && q + 8 <= qe) {
+                    off = le64(q);
+                }
+            }
+            x += 4 + len;
+        }
+        memcpy(name, h + 46, nl);
+        name[nl] = '\0';
+        pos += 46 + nl + xl + cl;
+        uint32_t mode = le32(h + 38) >> 16;
+        int is_dir = name[nl - 1] == '/' || (mode != 0 && S_ISDIR(mode));
+        int is_other = mode != 0 && (mode & S_IFMT) != 0 && !S_ISREG(mode) && !S_ISDIR(mode);
+        off += shift;
+        if (first_off == UINT64_MAX) {
+            first_off = off;
+        }
+        if (is_dir || is_other || memchr(name, '\0', nl) != NULL) {
+            continue;
+        }
+        if (unsafe_path(name)) {
+            lm_log(LM_LOG_WARN, "%s: entry %llu '%s': absolute path or '..' component; skipped",
+                   path, (unsigned long long)i, name);
+            continue;
+        }
+        if (skip_path(name)) {
+            continue;
+        }
+        rc = ds_plan_add(p, prefix, name, 0, off, usize);
+        if (rc != 0) {
+            free(cd);
+            return lm_err_set(err, rc, "%s: out of memory", path);
+        }
+    }
+    free(cd);
+    unsigned char sig[4];
+    if (rc == 0 && first_off != UINT64_MAX &&
+        (pread(fd, sig, 4, (off_t)first_off) != 4 || le32(sig) != 0x04034b50)) {
+        rc = 1; /* offsets do not point at local headers: let libarchive list it */
+    }
+    if (rc != 0) {
+        p->n = before;
+        return 1;
+    }
+    return 0;
+}
+
 static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return lm_err_set(err, -errno, "%s: %s", path, strerror(errno));
+    }
+    int zr = plan_zip_cd(p, prefix, path, fd, err);
+    if (zr <= 0) {
+        close(fd);
+        return zr;
     }
     fdsrc *src = malloc(sizeof *src);
     if (src == NULL) {
@@ -283,10 +447,13 @@ static int plan_archive(ds_plan *p, const char *prefix, const char *path, lm_err
             seekable = archive_filter_count(a) <= 1 || archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE;
         }
         const char *name = archive_entry_pathname(e);
-        if (name != NULL && archive_entry_filetype(e) == AE_IFREG && !skip_path(name)) {
+        if (name != NULL && archive_entry_filetype(e) == AE_IFREG && unsafe_path(name)) {
+            lm_log(LM_LOG_WARN, "%s: entry %llu '%s': absolute path or '..' component; skipped",
+                   path, (unsigned long long)ordinal, name);
+        } else if (name != NULL && archive_entry_filetype(e) == AE_IFREG && !skip_path(name)) {
             uint64_t off = seekable ? (uint64_t)archive_read_header_position(a) : ordinal;
             uint64_t size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
-            rc = plan_add(p, prefix, name, seekable ? 0 : ITEM_ORDINAL, off, size);
+            rc = ds_plan_add(p, prefix, name, seekable ? 0 : ITEM_ORDINAL, off, size);
             if (rc != 0) {
                 lm_err_set(err, rc, "%s: out of memory", path);
                 goto out;
@@ -319,10 +486,89 @@ static void default_name(char *out, size_t cap, const char *path)
     }
 }
 
+ds_plan *ds_plan_new(void) { return calloc(1, sizeof(ds_plan)); }
+
+void ds_plan_default_name(char *out, size_t cap, const char *path)
+{
+    default_name(out, cap, path);
+}
+
+int ds_plan_list(ds_plan *p, const char *prefix, const char *images, lm_err *err)
+{
+    struct stat st;
+    if (stat(images, &st) != 0) {
+        return lm_err_set(err, -errno, "%s: %s", images, strerror(errno));
+    }
+    size_t before = p->n;
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        p->kind = DS_SRC_FOLDER;
+        rc = walk(p, prefix, images, "", err);
+    } else {
+        p->kind = DS_SRC_ARCHIVE;
+        rc = plan_archive(p, prefix, images, err);
+    }
+    if (rc == 0 && p->n == before) {
+        rc = lm_err_set(err, LM_ECONFIG, "%s: no items found", images);
+    }
+    return rc;
+}
+
+const char *ds_plan_rel(const ds_plan *p, size_t i)
+{
+    return p->blob + p->r[i].key_off + p->prefix_len;
+}
+
+int ds_plan_set_extra(ds_plan *p, size_t i, const void *extra, uint32_t len)
+{
+    uint64_t off = 0;
+    if (blob_add(p, extra, len, &off) != 0) {
+        return -ENOMEM;
+    }
+    p->r[i].extra_off = off;
+    p->r[i].extra_len = len;
+    return 0;
+}
+
+void ds_plan_keep(ds_plan *p, const unsigned char *keep)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (keep[i]) {
+            p->r[j++] = p->r[i];
+        }
+    }
+    p->n = j;
+}
+
+void ds_plan_set_prefix(ds_plan *p, const char *prefix)
+{
+    p->prefix_len = (uint32_t)strlen(prefix) + 1;
+}
+
+int ds_plan_finish(ds_plan *p, const char *root, const char *images, enum ds_kind dskind,
+                   size_t limit, lm_err *err)
+{
+    if (p->n == 0) {
+        return lm_err_set(err, LM_ECONFIG, "%s: no items found", root);
+    }
+    if (limit > 0 && limit < p->n) {
+        p->n = limit;
+    }
+    p->dskind = (uint32_t)dskind;
+    if (blob_add(p, root, strlen(root), &p->root_off) != 0 ||
+        blob_add(p, images, strlen(images), &p->images_off) != 0) {
+        return lm_err_set(err, -ENOMEM, "%s: out of memory", root);
+    }
+    p->root_len = (uint32_t)strlen(root);
+    p->images_len = (uint32_t)strlen(images);
+    return 0;
+}
+
 int ds_plan_build(ds_plan **out, const ds_source_config *cfg, lm_err *err)
 {
     *out = NULL;
-    ds_plan *p = calloc(1, sizeof *p);
+    ds_plan *p = ds_plan_new();
     if (p == NULL) {
         return lm_err_set(err, -ENOMEM, "out of memory");
     }
@@ -332,31 +578,33 @@ int ds_plan_build(ds_plan **out, const ds_source_config *cfg, lm_err *err)
     } else {
         default_name(prefix, sizeof prefix, cfg->path);
     }
+    ds_plan_set_prefix(p, prefix);
     char root[PATH_MAX];
     if (realpath(cfg->path, root) == NULL) {
         int rc = lm_err_set(err, -errno, "%s: %s", cfg->path, strerror(errno));
         ds_plan_free(p);
         return rc;
     }
-    struct stat st;
-    int rc = stat(root, &st) != 0 ? lm_err_set(err, -errno, "%s: %s", root, strerror(errno)) : 0;
-    if (rc == 0 && S_ISDIR(st.st_mode)) {
-        p->kind = DS_SRC_FOLDER;
-        rc = walk(p, prefix, root, "", err);
-    } else if (rc == 0) {
-        p->kind = DS_SRC_ARCHIVE;
-        rc = plan_archive(p, prefix, root, err);
+    int rc;
+    switch (cfg->kind) {
+    case DS_KIND_CELEBA: rc = ds_adapt_celeba(p, prefix, root, cfg, err); break;
+    case DS_KIND_FFHQ: rc = ds_adapt_ffhq(p, prefix, root, cfg, err); break;
+    case DS_KIND_CKPLUS: rc = ds_adapt_ckplus(p, prefix, root, cfg, err); break;
+    default:
+        rc = ds_plan_list(p, prefix, root, err);
+        if (rc == 0 && cfg->labels != NULL) {
+            rc = ds_adapt_csv(p, cfg, err);
+        }
+        if (rc == 0) {
+            rc = ds_plan_finish(p, root, root, (enum ds_kind)cfg->kind, cfg->limit, err);
+        }
+        break;
     }
-    if (rc == 0 && p->n == 0) {
-        rc = lm_err_set(err, LM_ECONFIG, "%s: no items found", cfg->path);
-    }
-    if (rc == 0 && cfg->limit > 0 && cfg->limit < p->n) {
-        p->n = cfg->limit;
-    }
-    if (rc == 0) {
-        p->prefix_len = (uint32_t)strlen(prefix) + 1;
-        rc = blob_add(p, root, strlen(root), &p->root_off);
-        p->root_len = (uint32_t)strlen(root);
+    if (rc == LM_EFORMAT && (cfg->kind >= DS_KIND_CELEBA || cfg->labels != NULL)) {
+        rc = LM_ECONFIG; /* unusable label files: bad input (exit status 2), message kept */
+        if (err != NULL) {
+            err->code = rc;
+        }
     }
     if (rc != 0) {
         ds_plan_free(p);
@@ -382,6 +630,8 @@ void ds_plan_free(ds_plan *p)
 size_t ds_plan_count(const ds_plan *p) { return p->n; }
 enum ds_source_kind ds_plan_kind(const ds_plan *p) { return (enum ds_source_kind)p->kind; }
 const char *ds_plan_root(const ds_plan *p) { return p->blob + p->root_off; }
+const char *ds_plan_images(const ds_plan *p) { return p->blob + p->images_off; }
+enum ds_kind ds_plan_dataset_kind(const ds_plan *p) { return (enum ds_kind)p->dskind; }
 
 void ds_plan_item(const ds_plan *p, size_t i, ds_item *out)
 {
@@ -428,6 +678,9 @@ int ds_plan_serialize(const ds_plan *p, void **buf, size_t *len, lm_err *err)
     w64(b + 32, p->root_off);
     w32(b + 40, p->root_len);
     w32(b + 44, p->prefix_len);
+    w64(b + 48, p->images_off);
+    w32(b + 56, p->images_len);
+    w32(b + 60, p->dskind);
     for (size_t i = 0; i < p->n; i++) {
         unsigned char *q = b + HDR_BYTES + i * REC_BYTES;
         const rec *r = &p->r[i];
@@ -451,16 +704,22 @@ int ds_plan_deserialize(ds_plan **out, void *buf, size_t len, const char *name, 
     const unsigned char *b = buf;
     int rc = 0;
     ds_plan *p = NULL;
-    if (len < HDR_BYTES || memcmp(b, PLAN_MAGIC, 8) != 0) {
+    if (len < HDR_BYTES_V1 || memcmp(b, PLAN_MAGIC, 8) != 0) {
         rc = lm_err_set(err, LM_EFORMAT, "%s: not a latentmill plan file", name);
         goto fail;
     }
-    if (r32(b + 8) != PLAN_VERSION) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: plan version %u unsupported", name, r32(b + 8));
+    uint32_t version = r32(b + 8);
+    if (version != 1 && version != PLAN_VERSION) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: plan version %u unsupported", name, version);
+        goto fail;
+    }
+    size_t hdr = version == 1 ? HDR_BYTES_V1 : HDR_BYTES;
+    if (len < hdr) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: truncated plan header", name);
         goto fail;
     }
     uint64_t n = r64(b + 16), blob_len = r64(b + 24);
-    if (n > (len - HDR_BYTES) / REC_BYTES || blob_len != len - HDR_BYTES - n * REC_BYTES) {
+    if (n > (len - hdr) / REC_BYTES || blob_len != len - hdr - n * REC_BYTES) {
         rc = lm_err_set(err, LM_EFORMAT, "%s: truncated plan (%zu bytes for %llu items)", name,
                         len, (unsigned long long)n);
         goto fail;
@@ -472,18 +731,27 @@ int ds_plan_deserialize(ds_plan **out, void *buf, size_t len, const char *name, 
     }
     p->kind = r32(b + 12);
     p->n = p->cap = n;
-    p->blob = (char *)b + HDR_BYTES + n * REC_BYTES;
+    p->blob = (char *)b + hdr + n * REC_BYTES;
     p->blob_len = p->blob_cap = blob_len;
     p->root_off = r64(b + 32);
     p->root_len = r32(b + 40);
     p->prefix_len = r32(b + 44);
+    if (version == 1) {
+        p->images_off = p->root_off;
+        p->images_len = p->root_len;
+        p->dskind = DS_KIND_AUTO;
+    } else {
+        p->images_off = r64(b + 48);
+        p->images_len = r32(b + 56);
+        p->dskind = r32(b + 60);
+    }
     p->owned = buf;
-    if (p->root_off + p->root_len >= blob_len) {
+    if (p->root_off + p->root_len >= blob_len || p->images_off + p->images_len >= blob_len) {
         rc = lm_err_set(err, LM_EFORMAT, "%s: corrupt plan header", name);
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *q = b + HDR_BYTES + i * REC_BYTES;
+        const unsigned char *q = b + hdr + i * REC_BYTES;
         rec *r = &p->r[i];
         r->key_off = r64(q);
         r->key_len = r32(q + 8);
@@ -555,9 +823,9 @@ int ds_reader_create(ds_reader **out, const ds_plan *p, lm_err *err)
     r->p = p;
     r->fd = -1;
     if (p->kind == DS_SRC_ARCHIVE) {
-        r->fd = open(ds_plan_root(p), O_RDONLY | O_CLOEXEC);
+        r->fd = open(ds_plan_images(p), O_RDONLY | O_CLOEXEC);
         if (r->fd < 0) {
-            int rc = lm_err_set(err, -errno, "%s: %s", ds_plan_root(p), strerror(errno));
+            int rc = lm_err_set(err, -errno, "%s: %s", ds_plan_images(p), strerror(errno));
             free(r);
             return rc;
         }
@@ -623,7 +891,7 @@ static int read_entry_data(struct archive *a, const char *arch, const char *entr
 static int read_archive_item(ds_reader *r, const ds_item *it, void **buf, size_t *len,
                              lm_err *err)
 {
-    const char *arch = ds_plan_root(r->p);
+    const char *arch = ds_plan_images(r->p);
     const char *rel = it->key + r->p->prefix_len;
     struct archive_entry *e = NULL;
     int rc = 0;
@@ -689,6 +957,6 @@ int ds_reader_read(ds_reader *r, size_t i, void **buf, size_t *len, lm_err *err)
         return read_archive_item(r, &it, buf, len, err);
     }
     char path[PATH_MAX + 600];
-    snprintf(path, sizeof path, "%s/%s", ds_plan_root(r->p), it.key + r->p->prefix_len);
+    snprintf(path, sizeof path, "%s/%s", ds_plan_images(r->p), it.key + r->p->prefix_len);
     return lm_io_read_file(path, buf, len, err);
 }

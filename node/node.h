@@ -18,12 +18,27 @@
 #include <cjson/cJSON.h>
 
 #include "datasets/ds_plan.h"
+#include "models/invert.h"
 #include "shared/lm_err.h"
 #include "shared/lm_img.h"
 #include "shared/lm_job.h"
 #include "shared/lm_store.h"
 
 #define NODE_MAX_STAGES 8
+#define NODE_MAX_THREADS 64
+
+/* [invert] section of a job file (read by node/stage_invert.c; used by the invert stage). */
+typedef struct node_invert_config {
+    char generator[4096];  /* generator .safetensors, resolved against the job file */
+    inv_params params;     /* space, steps, lr, noise, weights, early stopping */
+    int batch;             /* images optimised together (1) */
+    uint64_t seed;         /* per-item RNG seed = mix(seed, key) */
+    int w_avg_samples;     /* 10000 */
+    int init_nn;           /* init = nn: start from the nearest bank sample (else w_avg) */
+    int bank_size;         /* samples in the nn bank (1000) */
+    char recon_dir[4096];  /* reconstruction PNGs ("" = none) */
+    int recon_every;       /* a PNG for items whose plan index is a multiple (0: none) */
+} node_invert_config;
 
 /* [node] section of a job file. */
 typedef struct node_config {
@@ -31,8 +46,13 @@ typedef struct node_config {
     int keep_pixels;       /* store resized pixels in the pixels db, default true */
     int64_t max_pixels;    /* decode limit against decompression bombs */
     int threads;           /* OpenMP threads per rank (0: library default) */
+    int item_threads;      /* items of a chunk processed in parallel (0: auto = the
+                            * cores when the run is one process, else 1) */
+    char models[512];      /* face models directory ("" : $LATENTMILL_MODELS, models/face-api) */
+    int det_size;          /* faces stage: detector input size (0: 416) */
     int nstages;
     char stages[NODE_MAX_STAGES][32]; /* e.g. decode, resize */
+    node_invert_config invert;        /* [invert] */
 } node_config;
 
 /* Read [node] (stages, resolution, keep_pixels, max_pixels, threads). */
@@ -48,6 +68,8 @@ typedef struct node_item {
     lm_image out;        /* image after resize/align */
     cJSON *meta;         /* stages add fields; written to the meta db */
     uint32_t rank;
+    int have_lmk;        /* lmk holds 68 landmarks in it->img's pixel coordinates */
+    double lmk[68][2];   /* from the dataset or the faces stage */
 } node_item;
 
 /* A stage. process returns 0 (ok), NODE_ITEM_FAILED (the item failed; the
@@ -57,6 +79,7 @@ typedef struct node_item {
 typedef struct node_stage_ops {
     const char *name;
     int needs_bytes;
+    int thread_safe;    /* process may run on several items at once */
     int (*create)(void **state, const node_config *cfg, lm_err *err);
     int (*process)(void *state, node_item *it, lm_batch *batch, lm_err *err);
     void (*destroy)(void *state);

@@ -6,12 +6,17 @@
  *   resize  antialiased resize to [node] resolution (square); stores the pixels
  *           (u8 [res x res x 3]) in the pixels db and their FNV-1a checksum in meta
  *
- * Later modules register their stages (align, faces, invert) in the table below.
+ *   labels  the dataset's labels, identity and landmarks (node/stage_labels.c)
+ *
+ * Stages of other modules (faces, align, invert) are defined in their own
+ * node/stage_<name>.c, declared in node/internal.h and listed in module_stages
+ * below: one line each.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/internal.h"
 #include "node/node.h"
 
 typedef struct image_state {
@@ -85,10 +90,31 @@ static int resize_process(void *state, node_item *it, lm_batch *batch, lm_err *e
 }
 
 static const node_stage_ops stage_table[] = {
-    {"noop", 0, NULL, noop_process, NULL},
-    {"decode", 1, image_create, decode_process, image_destroy},
-    {"resize", 1, image_create, resize_process, image_destroy},
+    {"noop", 0, 1, NULL, noop_process, NULL},
+    {"decode", 1, 1, image_create, decode_process, image_destroy},
+    {"resize", 1, 1, image_create, resize_process, image_destroy},
+    {"labels", 0, 1, NULL, node_labels_process, NULL},
+    {"invert", 1, 0, node_invert_create, node_invert_process, node_invert_destroy},
 };
+
+static const node_stage_ops *const module_stages[] = {
+    &node_stage_faces,
+    &node_stage_align,
+};
+
+static const node_batch_ops batch_table[] = {
+    {"invert", node_invert_group_size, node_invert_process_many},
+};
+
+const node_batch_ops *node_batch_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof batch_table / sizeof batch_table[0]; i++) {
+        if (strcmp(batch_table[i].name, name) == 0) {
+            return &batch_table[i];
+        }
+    }
+    return NULL;
+}
 
 const node_stage_ops *node_stage_find(const char *name)
 {
@@ -97,7 +123,27 @@ const node_stage_ops *node_stage_find(const char *name)
             return &stage_table[i];
         }
     }
+    for (size_t i = 0; i < sizeof module_stages / sizeof module_stages[0]; i++) {
+        if (strcmp(module_stages[i]->name, name) == 0) {
+            return module_stages[i];
+        }
+    }
     return NULL;
 }
 
-const char *node_stage_names(void) { return "noop, decode, resize"; }
+const char *node_stage_names(void)
+{
+    /* Built from the table so a new stage needs one line, above. */
+    static char names[256];
+    if (names[0] == '\0') {
+        for (size_t i = 0; i < sizeof stage_table / sizeof stage_table[0]; i++) {
+            size_t l = strlen(names);
+            snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", stage_table[i].name);
+        }
+        for (size_t i = 0; i < sizeof module_stages / sizeof module_stages[0]; i++) {
+            size_t l = strlen(names);
+            snprintf(names + l, sizeof names - l, ", %s", module_stages[i]->name);
+        }
+    }
+    return names;
+}

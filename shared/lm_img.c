@@ -253,8 +253,9 @@ static void taps_free(taps *t)
 
 static uint8_t clamp_u8(float v)
 {
-    v = roundf(v);
-    return v < 0.0f ? 0 : v > 255.0f ? 255 : (uint8_t)v;
+    /* Round half up; the weights sum to 1, so v is within [0, 255] up to
+     * rounding error. */
+    return v <= 0.0f ? 0 : v >= 254.5f ? 255 : (uint8_t)(v + 0.5f);
 }
 
 int lm_img_resize(lm_image *out, const lm_image *in, int w, int h, lm_err *err)
@@ -268,37 +269,60 @@ int lm_img_resize(lm_image *out, const lm_image *in, int w, int h, lm_err *err)
     taps th = {0}, tv = {0};
     int rc = 0;
     float *tmp = malloc(sizeof(float) * (size_t)in->h * (size_t)w * (size_t)c);
+    float *tmp2 = malloc(sizeof(float) * (size_t)w * (size_t)c);
     out->px = malloc((size_t)w * (size_t)h * (size_t)c);
-    if (tmp == NULL || out->px == NULL || taps_make(&th, in->w, w) != 0 ||
+    if (tmp == NULL || tmp2 == NULL || out->px == NULL || taps_make(&th, in->w, w) != 0 ||
         taps_make(&tv, in->h, h) != 0) {
         rc = lm_err_set(err, -ENOMEM, "resize: out of memory");
         lm_img_fini(out);
         goto done;
     }
-    /* Horizontal pass into float, then vertical pass with rounding. */
+    /* Horizontal pass into float rows, then a vertical pass that accumulates
+     * whole rows (contiguous, vectorisable), rounding at the end. */
     for (int y = 0; y < in->h; y++) {
         const uint8_t *row = in->px + (size_t)y * in->w * c;
         float *dst = tmp + (size_t)y * w * c;
         for (int x = 0; x < w; x++) {
             const float *wt = th.w + (size_t)x * th.maxn;
-            for (int ch = 0; ch < c; ch++) {
-                float acc = 0.0f;
+            const uint8_t *src = row + (size_t)th.start[x] * c;
+            if (c == 3) {
+                float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
                 for (int k = 0; k < th.count[x]; k++) {
-                    acc += wt[k] * row[(size_t)(th.start[x] + k) * c + ch];
+                    a0 += wt[k] * src[3 * k];
+                    a1 += wt[k] * src[3 * k + 1];
+                    a2 += wt[k] * src[3 * k + 2];
                 }
-                dst[(size_t)x * c + ch] = acc;
+                dst[3 * x] = a0;
+                dst[3 * x + 1] = a1;
+                dst[3 * x + 2] = a2;
+            } else {
+                for (int ch = 0; ch < c; ch++) {
+                    float acc = 0.0f;
+                    for (int k = 0; k < th.count[x]; k++) {
+                        acc += wt[k] * src[(size_t)k * c + ch];
+                    }
+                    dst[(size_t)x * c + ch] = acc;
+                }
             }
         }
     }
+    const int rw = w * c;
+    float *acc = tmp2;
     for (int y = 0; y < h; y++) {
         const float *wt = tv.w + (size_t)y * tv.maxn;
-        uint8_t *dst = out->px + (size_t)y * w * c;
-        for (int i = 0; i < w * c; i++) {
-            float acc = 0.0f;
-            for (int k = 0; k < tv.count[y]; k++) {
-                acc += wt[k] * tmp[(size_t)(tv.start[y] + k) * w * c + i];
+        for (int i = 0; i < rw; i++) {
+            acc[i] = 0.0f;
+        }
+        for (int k = 0; k < tv.count[y]; k++) {
+            const float *src = tmp + (size_t)(tv.start[y] + k) * rw;
+            const float wk = wt[k];
+            for (int i = 0; i < rw; i++) {
+                acc[i] += wk * src[i];
             }
-            dst[i] = clamp_u8(acc);
+        }
+        uint8_t *dst = out->px + (size_t)y * rw;
+        for (int i = 0; i < rw; i++) {
+            dst[i] = clamp_u8(acc[i]);
         }
     }
     out->w = w;
@@ -308,6 +332,7 @@ done:
     taps_free(&th);
     taps_free(&tv);
     free(tmp);
+    free(tmp2);
     return rc;
 }
 

@@ -344,6 +344,11 @@ void lm_store_close(lm_store *s)
 
 int lm_store_commit(lm_store *s, const lm_batch *b, lm_err *err)
 {
+    return lm_store_commit_many(s, &b, 1, err);
+}
+
+int lm_store_commit_many(lm_store *s, const lm_batch *const *bs, int nb, lm_err *err)
+{
     if (s->readonly) {
         return lm_err_set(err, LM_ESTORE, "%s: shard opened read-only", s->dir);
     }
@@ -353,11 +358,14 @@ int lm_store_commit(lm_store *s, const lm_batch *b, lm_err *err)
         if (mrc != 0) {
             return store_fail(err, mrc, s->dir, "begin");
         }
-        for (size_t i = 0; i < b->n && mrc == 0; i++) {
-            const rec *r = &b->r[i];
-            MDB_val k = {r->key_len, b->buf + r->key_off};
-            MDB_val v = {r->val_len, b->buf + r->val_off};
-            mrc = mdb_put(txn, s->dbi[r->db], &k, &v, 0);
+        for (int j = 0; j < nb && mrc == 0; j++) {
+            const lm_batch *b = bs[j];
+            for (size_t i = 0; b != NULL && i < b->n && mrc == 0; i++) {
+                const rec *r = &b->r[i];
+                MDB_val k = {r->key_len, b->buf + r->key_off};
+                MDB_val v = {r->val_len, b->buf + r->val_off};
+                mrc = mdb_put(txn, s->dbi[r->db], &k, &v, 0);
+            }
         }
         int fault = lm_io_fault_check();
         if (mrc == 0 && fault != 0) {

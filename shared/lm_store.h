@@ -89,6 +89,10 @@ int lm_batch_put_json(lm_batch *b, enum lm_db db, const char *key, const char *j
  * replays. Errors: LM_ESTORE, -ENOSPC (disk full). On error nothing is written. */
 int lm_store_commit(lm_store *s, const lm_batch *b, lm_err *err);
 
+/* The same for several batches written in one transaction (NULL entries are
+ * skipped). */
+int lm_store_commit_many(lm_store *s, const lm_batch *const *b, int nb, lm_err *err);
+
 /* Look up one record. Returns 0 and fills *v (copied into a buffer that stays
  * valid until the next call on s), 1 if the key is absent, negative on error. */
 int lm_store_get(lm_store *s, enum lm_db db, const char *key, lm_value *v, lm_err *err);

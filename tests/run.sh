@@ -11,6 +11,11 @@ BUILD=${BUILD:-build}
 export BUILD
 export LATENTMILL="$PWD/$BUILD/latentmill"
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}
+# Sanitizer builds: library-lifetime allocations of OpenMPI and OpenBLAS are
+# suppressed (tests/lsan.supp); full unwinding so the suppressions can see
+# MPI_Init in the stack.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:fast_unwind_on_malloc=0:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-600}
 mode=all
 filters=()

@@ -12,7 +12,7 @@ fi
 # share two cores fairly.
 export OMPI_MCA_mpi_yield_when_idle=1
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lm-test-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 
 fail() {
     echo "FAIL: $*" >&2

@@ -1,0 +1,173 @@
+/*
+ * op_modconv.c - modulation, demodulation and the conv epilogue, forward then backward
+ * (spec 3.6, 6.1-6.3). Shapes: x, xs [C, N, P]; s, ds [N, Cin]; d, dd [N, Cout];
+ * Q [Cout, Cin]; c, y [Cout, N, P]; noise [N or 1, P].
+ * Reductions run in double and in a fixed order per output (deterministic at any
+ * thread count).
+ */
+#include "kernels/op_modconv.h"
+
+#include "kernels/op_bias_act_math.h"
+#include "kernels/op_gemm.h"
+#include "kernels/op_modconv_math.h"
+
+void op_demod_weight_sumsq(float *Q, const float *w, int Cout, int Cin, int kk)
+{
+    for (int o = 0; o < Cout; o++) {
+        for (int i = 0; i < Cin; i++) {
+            const float *wp = w + ((size_t)o * Cin + i) * kk;
+            double s = 0.0;
+            for (int k = 0; k < kk; k++) {
+                s += (double)wp[k] * wp[k];
+            }
+            Q[(size_t)o * Cin + i] = (float)s;
+        }
+    }
+}
+
+void op_modulate_forward(float *xs, const float *x, const float *s, int C, int N, int64_t P)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)C * N * P > 32768)
+    for (int64_t in = 0; in < (int64_t)C * N; in++) {
+        int i = (int)(in / N), n = (int)(in % N);
+        float sc = s[(size_t)n * C + i];
+        const float *xp = x + in * P;
+        float *op = xs + in * P;
+        for (int64_t p = 0; p < P; p++) {
+            op[p] = xp[p] * sc;
+        }
+    }
+}
+
+void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs, const float *x,
+                          const float *s, int C, int N, int64_t P)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)C * N * P > 32768)
+    for (int64_t in = 0; in < (int64_t)C * N; in++) {
+        int i = (int)(in / N), n = (int)(in % N);
+        float sc = s[(size_t)n * C + i];
+        const float *gp = dxs + in * P, *xp = x + in * P;
+        if (ds) {
+            double acc = 0.0;
+            for (int64_t p = 0; p < P; p++) {
+                acc += (double)gp[p] * xp[p];
+            }
+            ds[(size_t)n * C + i] = (float)acc;
+        }
+        if (dx) {
+            float *op = dx + in * P;
+            if (accumulate) {
+                for (int64_t p = 0; p < P; p++) {
+                    op[p] += gp[p] * sc;
+                }
+            } else {
+                for (int64_t p = 0; p < P; p++) {
+                    op[p] = gp[p] * sc;
+                }
+            }
+        }
+    }
+}
+
+void op_demod_forward(float *d, const float *s, const float *Q, int N, int Cin, int Cout,
+                      float *tmp)
+{
+    for (int64_t k = 0; k < (int64_t)N * Cin; k++) {
+        tmp[k] = s[k] * s[k];
+    }
+    /* d[N, Cout] = s^2 [N, Cin] * Q^T */
+    op_sgemm(0, 1, N, Cout, Cin, 1.0f, tmp, Cin, Q, Cin, 0.0f, d, Cout);
+    for (int64_t k = 0; k < (int64_t)N * Cout; k++) {
+        d[k] = op_demod_coef(d[k]);
+    }
+}
+
+void op_demod_backward(float *ds, const float *dd, const float *d, const float *s, const float *Q,
+                       int N, int Cin, int Cout, float *tmp)
+{
+    float *e = tmp, *f = tmp + (size_t)N * Cout;
+    for (int64_t k = 0; k < (int64_t)N * Cout; k++) {
+        e[k] = dd[k] * d[k] * d[k] * d[k];
+    }
+    /* f[N, Cin] = e [N, Cout] * Q [Cout, Cin] */
+    op_sgemm(0, 0, N, Cin, Cout, 1.0f, e, Cout, Q, Cin, 0.0f, f, Cin);
+    for (int64_t k = 0; k < (int64_t)N * Cin; k++) {
+        ds[k] -= s[k] * f[k];
+    }
+}
+
+void op_modconv_out_forward(float *y, const float *c, const float *d, const float *noise,
+                            int64_t noise_nstride, float ns, const float *bias, int Cout, int N,
+                            int64_t P, float gain, float clamp)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)Cout * N * P > 32768)
+    for (int64_t on = 0; on < (int64_t)Cout * N; on++) {
+        int o = (int)(on / N), n = (int)(on % N);
+        float dc = d[(size_t)n * Cout + o], b = bias ? bias[o] : 0.0f;
+        const float *cp = c + on * P;
+        float *yp = y + on * P;
+        if (noise) {
+            const float *np = noise + n * noise_nstride;
+            for (int64_t p = 0; p < P; p++) {
+                yp[p] = op_bias_act_f(cp[p] * dc + ns * np[p] + b, 1, gain, clamp);
+            }
+        } else {
+            for (int64_t p = 0; p < P; p++) {
+                yp[p] = op_bias_act_f(cp[p] * dc + b, 1, gain, clamp);
+            }
+        }
+    }
+}
+
+/* Derivation (spec 6.1-6.3): u = d*c + ns*noise, v = u + bias, y = act(v).
+ * du = dy * act'(v) = dy * op_bias_act_dydv(y); dc = du * d; dd = sum_p du * c;
+ * dnoise = ns * sum_o du. c is recovered from y (v = act^-1(y), exact where du != 0,
+ * i.e. wherever the clamp was inactive). */
+void op_modconv_out_backward(float *dc, float *dd, float *dnoise, const float *dy, const float *y,
+                             const float *d, const float *noise, int64_t noise_nstride, float ns,
+                             const float *bias, int Cout, int N, int64_t P, float gain, float clamp)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)Cout * N * P > 32768)
+    for (int64_t on = 0; on < (int64_t)Cout * N; on++) {
+        int o = (int)(on / N), n = (int)(on % N);
+        float dn = d[(size_t)n * Cout + o], b = bias ? bias[o] : 0.0f;
+        const float *gp = dy + on * P, *yp = y + on * P;
+        const float *np = noise ? noise + n * noise_nstride : NULL;
+        float *cp = dc + on * P;
+        double acc = 0.0;
+        for (int64_t p = 0; p < P; p++) {
+            float du = gp[p] * op_bias_act_dydv(yp[p], 1, gain, clamp);
+            if (du != 0.0f) {
+                float v = op_bias_act_inv(yp[p], 1, gain);
+                acc += (double)du * op_modconv_c_from_v(v, b, np ? ns * np[p] : 0.0f, dn);
+            }
+            cp[p] = du * dn;
+        }
+        dd[(size_t)n * Cout + o] = (float)acc;
+    }
+    if (!dnoise) {
+        return;
+    }
+    /* dnoise[n, p] = ns * sum_o du[o, n, p] = ns * sum_o dc[o, n, p] / d[n, o]. */
+    const int64_t blk = 1024;
+    int64_t nblk = (P + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if ((int64_t)Cout * N * P > 32768)
+    for (int64_t nb = 0; nb < N * nblk; nb++) {
+        int n = (int)(nb / nblk);
+        int64_t p0 = (nb % nblk) * blk, p1 = p0 + blk < P ? p0 + blk : P;
+        float *out = dnoise + (size_t)n * P;
+        for (int64_t p = p0; p < p1; p++) {
+            out[p] = 0.0f;
+        }
+        for (int o = 0; o < Cout; o++) {
+            float inv = 1.0f / d[(size_t)n * Cout + o];
+            const float *cp = dc + ((int64_t)o * N + n) * P;
+            for (int64_t p = p0; p < p1; p++) {
+                out[p] += cp[p] * inv;
+            }
+        }
+        for (int64_t p = p0; p < p1; p++) {
+            out[p] *= ns;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/*
+ * sg2_internal.h - declarations shared inside models/ by stylegan2.c (weights, plan)
+ * and sg2_run.c (context, forward, backward). Not a public interface.
+ */
+#ifndef SG2_INTERNAL_H
+#define SG2_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "models/stylegan2.h"
+
+#define SG2_MAX_MAPPING 64
+#define SG2_NAME 64
+#define SQRT2 1.41421356237309515f
+/* Upper bound of the im2col / up-conv scratch (floats): bigger chunks only help a little. */
+#define SG2_CONV_SCRATCH_CAP ((size_t)16 << 20)
+
+enum layer_kind { L_CONV1 = 0, L_CONV0 = 1, L_TORGB = 2 };
+
+typedef struct sg2__layer {
+    int kind, res, in_res, cin, cout, ws_idx, noise_idx, block;
+    char name[SG2_NAME];
+    size_t o_weight, o_bias, o_aff_w, o_aff_b, o_ns, o_noise; /* offsets into params */
+    size_t o_q, o_wup;                                        /* offsets into derived */
+    const float *weight, *bias, *aff_w, *aff_b, *ns, *noise_const, *q, *wup;
+} sg2__layer;
+
+typedef struct sg2__tspec {
+    char name[SG2_NAME];
+    int ndim;
+    int64_t shape[4];
+    size_t off;
+    int filter; /* resample_filter buffer: constant, not stored in params */
+} sg2__tspec;
+
+struct sg2_model {
+    sg2_config cfg;
+    sg2__tspec *specs;
+    int n_specs, cap_specs;
+    sg2__layer *layers;
+    int n_layers;
+    int n_blocks;
+    int *noise_layer; /* layer index of noise input i */
+    int n_noise;
+    int fc_in[SG2_MAX_MAPPING], fc_out[SG2_MAX_MAPPING];
+    size_t o_fc_w[SG2_MAX_MAPPING], o_fc_b[SG2_MAX_MAPPING], o_w_avg, o_const;
+    size_t n_params, n_derived;
+    float *params, *derived;
+};
+
+#endif
