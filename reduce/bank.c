@@ -90,7 +90,7 @@ void bank_config_init(bank_config *cfg)
     cfg->val_split = 0.3;
     cfg->balance = 0;
     cfg->seed = 0;
-    cfg->eps = 0.01;
+    cfg->eps = 0.001;
     cfg->bias = 1.0;
     cfg->parallel = BANK_PAR_AUTO;
     cfg->task_mem_mb = 4096.0;
