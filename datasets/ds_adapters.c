@@ -3,7 +3,7 @@
  * labels for any folder/archive. Each adapter lists the image container,
  * parses the label files once (keyed by file name, never by position) and
  * attaches an extra record (ds_extra.h) to every item. Layouts and label
- * formats follow the dataset spec; docs/datasets.md documents the labels.
+ * formats follow the dataset spec; the README (Datasets) documents the labels.
  *
  * Malformed label rows (wrong column count, non-numeric values, duplicates),
  * rows naming images that are not there, images without rows and landmark

@@ -13,7 +13,7 @@
  *         14   u8       flags (DS_X_ALIGNED: the image is already aligned)
  *         15   u8       reserved (0)
  *         16   u32      J, bytes of metadata JSON
- *         20   i32[L]   labels (meaning per dataset kind, docs/datasets.md)
+ *         20   i32[L]   labels (meaning per dataset kind, the README (Datasets))
  *   20 + 4L    f32[P*2] landmarks x0 y0 x1 y1 ... in the item image's pixel
  *                       coordinates, as the dataset gives them
  *   20+4L+8P   u8[J]    metadata JSON object (UTF-8, no NUL), e.g. FFHQ licence

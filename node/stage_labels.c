@@ -3,7 +3,7 @@
  * item (the plan's extra record, datasets/ds_extra.h) into the shard.
  *
  *   labels db  int32 [L]: the item's labels (layout per dataset kind in
- *              docs/datasets.md; e.g. CelebA: 40 attributes, identity,
+ *              the README (Datasets); e.g. CelebA: 40 attributes, identity,
  *              partition, bbox x y w h)
  *   meta       "identity": N (when known), "split": "train"|"val"|"test",
  *              "landmarks": [[x, y], ...] and "landmarks_kind": "celeba5" |

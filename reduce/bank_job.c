@@ -1,6 +1,6 @@
 /*
  * bank_job.c - the [bank] section of a job file -> bank_config (keys and
- * defaults documented at bank_config_from_job in bank.h and in docs/bank.md).
+ * defaults documented at bank_config_from_job in bank.h and in the README (Direction banks)).
  */
 #include "reduce/bank.h"
 

@@ -76,7 +76,7 @@ enum knn_metric { KNN_METRIC_L2 = 1, KNN_METRIC_IP = 2 };
 enum knn_kind { KNN_KIND_EXACT = 1, KNN_KIND_IVF = 2 };
 enum { KNN_FLAG_NORMQ = 1u, KNN_FLAG_IDENTITY = 2u };
 
-/* Defaults (documented in docs/index.md). nprobe 16 gives recall@10 >= 0.95
+/* Defaults (documented in the README (indexes)). nprobe 16 gives recall@10 >= 0.95
  * against exact search on the synthetic identity data of tests/unit/test_index.c
  * (10k identities x 20 samples, nlist = 4 sqrt(N)). */
 #define KNN_DEFAULT_K 5

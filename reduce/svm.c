@@ -55,7 +55,7 @@ static inline const float *row_ptr(const svm_problem *p, int64_t i)
  * and picked at load time by the CPU (GCC function multiversioning), so the
  * binary stays portable without -march=native; the per-row call costs nothing
  * next to a 512- or 9216-element row. Measured on the 2-vCPU dev machine, 200k x
- * 512, one thread: 4.3 s -> see docs/bank.md for the figures. */
+ * 512, one thread: 4.3 s -> see the README (Direction banks) for the figures. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SVM_CLONES __attribute__((target_clones("arch=haswell", "default"), noinline))
 #else
