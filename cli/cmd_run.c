@@ -78,6 +78,7 @@ int cmd_run(int argc, char **argv)
         fputs(usage_text, stderr);
         return LM_EXIT_USAGE;
     }
+    coord_signals_install();
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     int rank = 0;

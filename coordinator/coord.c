@@ -246,8 +246,23 @@ static void on_timer(uv_timer_t *t)
     lm_progress_print(&co->prog, stderr, 0);
 }
 
+void coord_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = worker_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
 static int loop_start(coord *co, const char *outdir, lm_err *err)
 {
+    if (worker_stop) {
+        lm_log(LM_LOG_WARN, "a stop signal arrived during start-up: draining at once");
+        co->stopping = 1;
+        co->prog.state = "draining";
+    }
     int rc = uv_loop_init(&co->loop);
     if (rc != 0) {
         return lm_err_set(err, rc, "libuv: %s", uv_strerror(rc));
@@ -790,12 +805,7 @@ static int map_phase(lm_job *job, run_cfg *cfg, const coord_options *opt, int ra
         goto out;
     }
     if (rank != 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = worker_on_signal;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGUSR1, &sa, NULL);
+        coord_signals_install();
         rc = worker_loop(node, rank, err);
         node_free(node);
         int final = bcast_status(rc, err);

@@ -31,6 +31,12 @@ typedef struct coord_options {
  * message in err (the same on every rank for configuration errors). */
 int coord_job_run(const coord_options *opt, lm_err *err);
 
+/* Catch SIGTERM, SIGINT and SIGUSR1 from process start (call before
+ * MPI_Init): a signal that arrives while the job is still starting (MPI
+ * start-up, planning) makes the run drain at once instead of killing it.
+ * The coordinator's event loop takes the signals over later. */
+void coord_signals_install(void);
+
 /* Read-only helpers for status, inspect and export. */
 
 /* The output directory named by a job file ([job] out), resolved relative to

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 N=2500
 "$PY" "$ROOT/tests/integration/mkimages.py" "$TMP/imgs" $N --size 178x218 || fail "mkimages"
-write_job "$TMP/job.ini" out imgs "resolution = 128" "job: max_chunk = 32"
+write_job "$TMP/job.ini" out imgs "resolution = 256" "job: max_chunk = 8" "item_threads = 1"
 
 drain() { # signal, command...
     local sig=$1
@@ -13,8 +13,7 @@ drain() { # signal, command...
     "$@" >"$TMP/run.log" 2>&1 &
     local p=$!
     # Wait for the status socket: the run is live.
-    for _ in $(seq 100); do [ -S "$TMP/out/status.sock" ] && break; sleep 0.05; done
-    sleep 0.5
+    for _ in $(seq 200); do [ -S "$TMP/out/status.sock" ] && break; sleep 0.02; done
     "$LM" status "$TMP/out" | grep -q '^running:' || fail "status did not report a live run"
     local target=$p
     if [ "$1" = "${MPIRUN[0]}" ]; then

@@ -9,7 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 N=1500
 "$PY" "$ROOT/tests/integration/mkimages.py" "$TMP/imgs" $N --size 178x218 >/dev/null || fail "mkimages"
-write_job "$TMP/job.ini" out imgs "stages = decode,resize" "resolution = 64" "job: max_chunk = 8"
+# Items heavy enough (and chunks small enough) that a run lasts seconds, so
+# the signals below land mid-run on a fast machine too.
+write_job "$TMP/job.ini" out imgs "stages = decode,resize" "resolution = 256" "job: max_chunk = 4" "item_threads = 1"
 OUT=$TMP/out
 body() { sed -n '/^# ---- common body/,$p' "$1"; }
 
