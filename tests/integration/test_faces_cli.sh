@@ -2,7 +2,8 @@
 # test_faces_cli.sh - `latentmill faces` end to end: text and JSON output on
 # real photos (numbers match face-api goldens within 1e-3), no face = exit 0,
 # edge-case images (grey, RGBA, 16-bit, 1x1, a 20000x20000 header, a truncated
-# JPEG), a missing models directory and --align (not built) give clear messages.
+# JPEG) and a missing models directory give clear messages; --align writes an
+# FFHQ-style crop.
 # Needs the face-api weights (make models); SKIPs (exit 77) without them.
 set -u
 cd "$(dirname "$0")/../.."
@@ -113,7 +114,23 @@ cat "$tmp/err"
 grep -q "conv0/filters': expected float32 \[3,3,3,16\], found float32 \[3,3,16,3\]" "$tmp/err" ||
     fail "wrong shape: message"
 
-"$LM" faces --align "$tmp/a.png" $F/astronaut.png 2>"$tmp/err"; rc=$?
-[ $rc -eq 4 ] || fail "--align: exit $rc, expected 4"
-"$LM" faces --help | grep -q -- "--align" || fail "--help"
+# --align: the FFHQ-recipe crop of the largest face; the crop is a face again,
+# eyes level and centred as the recipe puts them.
+"$LM" faces --align "$tmp/a.png" --align-size 256 $F/obama_small.jpg >/dev/null || fail "--align"
+"$LM" faces --json --detector ssd "$tmp/a.png" >"$tmp/a.json" || fail "faces on the aligned crop"
+"${PY:-$(command -v /usr/bin/python3 || command -v python3)}" - "$tmp/a.json" <<'PYEOF' || fail "aligned crop geometry"
+import json, sys
+j = json.loads(open(sys.argv[1]).readline())
+assert j["width"] == 256 and j["height"] == 256 and j["face_count"] == 1, j
+l = j["faces"][0]["landmarks"]
+le = [sum(p[0] for p in l[36:42]) / 6, sum(p[1] for p in l[36:42]) / 6]
+re_ = [sum(p[0] for p in l[42:48]) / 6, sum(p[1] for p in l[42:48]) / 6]
+mid = (le[0] + re_[0]) / 2
+print("aligned eyes", le, re_)
+assert abs(le[1] - re_[1]) < 4, "eyes not level"
+assert abs(mid - 128) < 8, "eyes not centred"
+PYEOF
+"$LM" faces --align "$tmp/b.png" $F/obama_small.jpg $F/astronaut.png 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] || fail "--align with two images: exit $rc, expected 2"
+"$LM" faces --help | grep -q -- "--align-size" || fail "--help"
 echo "faces cli ok"
