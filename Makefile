@@ -182,7 +182,8 @@ install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/latentmill/jobs $(DESTDIR)$(PREFIX)/share/latentmill/slurm
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/latentmill
 	install -m 644 jobs/*.ini $(DESTDIR)$(PREFIX)/share/latentmill/jobs/
-	-install -m 644 slurm/* $(DESTDIR)$(PREFIX)/share/latentmill/slurm/ 2>/dev/null
+	install -m 644 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/latentmill/slurm/
+	install -m 755 slurm/local-cluster.sh tools/fetch_models.sh $(DESTDIR)$(PREFIX)/share/latentmill/
 
 clean:
 	rm -rf build build-asan

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,9 +16,14 @@
 #include "shared/lm_io.h"
 
 static const char *usage_text =
-    "usage: latentmill fetch celeba|ffhq|URL... [-o DIR] [--sha256 HEX | --md5 HEX]\n"
+    "usage: latentmill fetch models [DIR]\n"
+    "       latentmill fetch celeba|ffhq|URL... [-o DIR] [--sha256 HEX | --md5 HEX]\n"
     "                        [--what LIST] [--limit N] [--parallel N] [--retries N]\n"
     "                        [--backoff S] [--list] [-q]\n"
+    "\n"
+    "`fetch models [DIR]` installs the face-api weights (the same as `make models`:\n"
+    "npm pack of the pinned @vladmandic/face-api, integrity digest checked, only\n"
+    "model/ unpacked into DIR, else $LATENTMILL_MODELS, else models/face-api).\n"
     "\n"
     "Downloads with resume (DEST.part + HTTP Range), retries with exponential backoff\n"
     "on network errors and 5xx, size and checksum checks, several transfers at once,\n"
@@ -149,11 +157,61 @@ static int run_list(list *l, const ds_fetch_opts *o, int show)
     return rc == 0 ? LM_EXIT_OK : LM_EXIT_FAIL;
 }
 
+/* `fetch models [DIR]`: the face-api weights. The pinned version, its
+ * integrity digest and the unpacking live once, in tools/fetch_models.sh
+ * (also `make models`); this finds that script next to the binary (the
+ * source tree's tools/, or share/latentmill/ after `make install`) and runs
+ * it with an argument vector. */
+static int fetch_models(const char *dest)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "latentmill fetch models: cannot locate the binary\n");
+        return LM_EXIT_FAIL;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    const char *rel[] = {"/../tools/fetch_models.sh", "/../share/latentmill/fetch_models.sh"};
+    char script[4200];
+    for (int i = 0; i < 2; i++) {
+        snprintf(script, sizeof script, "%s%s", self, rel[i]);
+        if (access(script, R_OK) == 0) {
+            char *args[] = {"bash", script, (char *)dest, NULL};
+            if (dest == NULL) {
+                args[2] = NULL;
+            }
+            pid_t pid;
+            extern char **environ;
+            if (posix_spawnp(&pid, "bash", NULL, NULL, args, environ) != 0) {
+                fprintf(stderr, "latentmill fetch models: cannot run bash: %s\n", strerror(errno));
+                return LM_EXIT_FAIL;
+            }
+            int st = 0;
+            waitpid(pid, &st, 0);
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? LM_EXIT_OK : LM_EXIT_FAIL;
+        }
+    }
+    fprintf(stderr, "latentmill fetch models: tools/fetch_models.sh not found next to %s "
+                    "(run `make models` in the source tree)\n", self);
+    return LM_EXIT_FAIL;
+}
+
 int cmd_fetch(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
         return LM_EXIT_OK;
+    }
+    if (argc >= 2 && strcmp(argv[1], "models") == 0) {
+        if (argc > 3 || (argc == 3 && argv[2][0] == '-')) {
+            fprintf(stderr, "usage: latentmill fetch models [DIR]\n");
+            return LM_EXIT_USAGE;
+        }
+        return fetch_models(argc == 3 ? argv[2] : NULL);
     }
     const char *dir = ".", *sha = NULL, *md5 = NULL, *what = NULL;
     long limit = 0;
