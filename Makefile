@@ -6,6 +6,7 @@
 #   make demo            the end-to-end demo on a synthetic miniature dataset
 #   make asan            build + unit tests under Address/UB sanitizers (build-asan/)
 #   make deps            install Debian packages (as root) or print the apt-get line
+#   make bench-deps      the peers `make bench` compares against (torch, sklearn, faiss)
 #   make install PREFIX=/opt/latentmill
 #
 # Options: CUDA=auto|0|1 (auto: on when nvcc is on PATH), SANITIZE=address,undefined,
@@ -28,7 +29,7 @@ DEB_TOOLS := build-essential pkg-config openmpi-bin lmdb-utils zip unzip python3
 DEB_PKGS := $(foreach p,$(PKG_MAP),$(word 2,$(subst :, ,$(p)))) $(DEB_TOOLS)
 LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih
 
-ifneq ($(filter deps help clean,$(MAKECMDGOALS)),)
+ifneq ($(filter deps bench-deps help clean,$(MAKECMDGOALS)),)
   SKIP_PKG_CHECK := 1
 endif
 ifndef SKIP_PKG_CHECK
@@ -104,7 +105,7 @@ else
   Q := @
 endif
 
-.PHONY: all test unit bench demo asan deps install clean models features help
+.PHONY: all test unit bench demo asan deps bench-deps install clean models features help
 all: features $(BIN) $(UNIT_BIN) $(BENCH_BIN)
 
 features:
@@ -169,6 +170,17 @@ asan:
 
 models:
 	@tools/fetch_models.sh
+
+# Peers measured by `make bench` (not needed by `make test`): PyTorch for the
+# generator and inversion, scikit-learn for the SVMs, faiss for the indexes,
+# SciPy for the alignment reference.
+BENCH_PKGS := python3-torch python3-sklearn python3-faiss python3-scipy curl
+bench-deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BENCH_PKGS); \
+	else \
+	  echo "run as root:  apt-get install -y $(BENCH_PKGS)"; \
+	fi
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
