@@ -22,12 +22,13 @@ NATIVE ?= 0
 PKG_MAP := ompi-c:libopenmpi-dev lmdb:liblmdb-dev libarchive:libarchive-dev \
            libcurl:libcurl4-openssl-dev libuv:libuv1-dev libturbojpeg:libturbojpeg0-dev \
            spng:libspng-dev openblas:libopenblas-dev libcjson:libcjson-dev inih:libinih-dev \
+           zlib:zlib1g-dev \
            cmocka:libcmocka-dev
 DEB_TOOLS := build-essential pkg-config openmpi-bin lmdb-utils zip unzip python3 python3-numpy \
              python3-pil python3-lmdb libjpeg-turbo-progs liblinear-tools openssl \
              slurm-wlm munge libpmix-dev iproute2
 DEB_PKGS := $(foreach p,$(PKG_MAP),$(word 2,$(subst :, ,$(p)))) $(DEB_TOOLS)
-LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih
+LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih zlib
 
 ifneq ($(filter deps bench-deps help clean,$(MAKECMDGOALS)),)
   SKIP_PKG_CHECK := 1

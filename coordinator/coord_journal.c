@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "shared/lm_io.h"
 #include "shared/lm_log.h"
@@ -17,17 +18,10 @@ struct coord_journal {
     char *path;
 };
 
-uint32_t lm_crc32(const void *data, size_t len, uint32_t crc)
+/* CRC-32 (zlib's) of a journal record. */
+static uint32_t record_crc(const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++) {
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
+    return (uint32_t)crc32(0L, data, (uInt)len);
 }
 
 static uint32_t r32(const unsigned char *b)
@@ -72,7 +66,7 @@ static int replay(const char *path, size_t nitems, coord_done *done, uint32_t *m
         if (count > nitems || len - pos < rec) {
             break;
         }
-        if (lm_crc32(b + pos, rec - 4, 0) != r32(b + pos + rec - 4)) {
+        if (record_crc(b + pos, rec - 4) != r32(b + pos + rec - 4)) {
             break;
         }
         uint32_t run = r32(b + pos + 4), rank = r32(b + pos + 8);
@@ -162,7 +156,7 @@ int coord_journal_append(coord_journal *j, uint32_t run, uint32_t rank, const ui
     for (uint32_t i = 0; i < count; i++) {
         w32(b + 16 + 4 * i, index[i]);
     }
-    w32(b + n - 4, lm_crc32(b, n - 4, 0));
+    w32(b + n - 4, record_crc(b, n - 4));
     off_t before = lseek(j->fd, 0, SEEK_END);
     int rc = lm_io_write_all(j->fd, b, n, j->path, err);
     free(b);

@@ -45,6 +45,4 @@ void coord_journal_close(coord_journal *j);
 int coord_journal_append(coord_journal *j, uint32_t run, uint32_t rank, const uint32_t *index,
                          uint32_t count, lm_err *err);
 
-uint32_t lm_crc32(const void *data, size_t len, uint32_t crc);
-
 #endif

@@ -5,12 +5,12 @@
 #include "datasets/ds_plan.h"
 
 #include <archive.h>
+#include <zlib.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -902,30 +902,6 @@ static int read_entry_data(struct archive *a, const char *arch, const char *entr
     return 0;
 }
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) {
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        }
-        crc_table[i] = c;
-    }
-}
-
-static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
-{
-    pthread_once(&crc_once, crc_init);
-    const uint32_t *table = crc_table;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-    }
-    return ~crc;
-}
 
 /* A stored (uncompressed) zip entry with its sizes in the local header: one
  * pread of the data and a CRC check, no libarchive. Returns 0 (read), 1 (not
@@ -964,7 +940,7 @@ static int read_zip_stored(int fd, const char *arch, const char *rel, const ds_i
         return lm_err_set(err, LM_EFORMAT, "%s: entry %s: truncated (%zd of %zu bytes)", arch,
                           rel, got, n);
     }
-    if (crc32_update(0, b, n) != crc) {
+    if ((uint32_t)crc32(0L, b, (uInt)n) != crc) {
         free(b);
         return lm_err_set(err, LM_EFORMAT, "%s: entry %s: CRC mismatch (corrupt archive)", arch,
                           rel);

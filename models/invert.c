@@ -360,104 +360,18 @@ int inv_bank_nearest(const sg2_model *m, const float *bank, int K, const float *
 
 int inv_npy_read_f32(const char *path, float **data, int64_t shape[4], int *ndim, lm_err *err)
 {
-    *data = NULL;
-    *ndim = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return lm_err_set(err, -errno, "%s: %s", path, strerror(errno));
+    uint64_t sh[4];
+    int rc = lm_npy_load_f32(path, data, sh, ndim, err);
+    uint64_t count = 1;
+    for (int i = 0; rc == 0 && i < *ndim; i++) {
+        shape[i] = (int64_t)sh[i];
+        count *= sh[i];
     }
-    unsigned char pre[10];
-    int rc = 0;
-    char *hdr = NULL;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: not a .npy file (bad magic)", path);
-        goto out;
+    if (rc == 0 && count == 0) {
+        free(*data);
+        *data = NULL;
+        rc = lm_err_set(err, LM_EFORMAT, "%s: empty array", path);
     }
-    size_t hl = 0;
-    if (pre[6] == 1) {
-        hl = pre[8] | (size_t)pre[9] << 8;
-    } else if (pre[6] == 2 || pre[6] == 3) {
-        unsigned char b2[2];
-        if (fread(b2, 1, 2, f) != 2) {
-            rc = lm_err_set(err, LM_EFORMAT, "%s: truncated header", path);
-            goto out;
-        }
-        hl = pre[8] | (size_t)pre[9] << 8 | (size_t)b2[0] << 16 | (size_t)b2[1] << 24;
-    } else {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: unsupported .npy version %d", path, pre[6]);
-        goto out;
-    }
-    if (hl > 65536 || (hdr = calloc(1, hl + 1)) == NULL || fread(hdr, 1, hl, f) != hl) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: bad or truncated header", path);
-        goto out;
-    }
-    int f8 = 0;
-    if (strstr(hdr, "'<f4'") != NULL) {
-        f8 = 0;
-    } else if (strstr(hdr, "'<f8'") != NULL) {
-        f8 = 1;
-    } else {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: dtype must be <f4 or <f8 (header %s)", path, hdr);
-        goto out;
-    }
-    if (strstr(hdr, "'fortran_order': True") != NULL) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: Fortran order is not supported", path);
-        goto out;
-    }
-    const char *sp = strstr(hdr, "'shape':");
-    const char *lp = sp ? strchr(sp, '(') : NULL;
-    if (lp == NULL) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: no shape in header", path);
-        goto out;
-    }
-    int64_t count = 1;
-    const char *q = lp + 1;
-    while (*q != ')' && *q != '\0') {
-        while (*q == ' ' || *q == ',') {
-            q++;
-        }
-        if (*q == ')') {
-            break;
-        }
-        char *end = NULL;
-        long long v = strtoll(q, &end, 10);
-        if (end == q || v < 0 || *ndim == 4) {
-            rc = lm_err_set(err, LM_EFORMAT, "%s: bad shape (at most 4 dims)", path);
-            goto out;
-        }
-        shape[(*ndim)++] = v;
-        count *= v;
-        q = end;
-    }
-    if (count <= 0 || count > ((int64_t)1 << 32)) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: bad element count %lld", path, (long long)count);
-        goto out;
-    }
-    float *d = malloc(sizeof(float) * (size_t)count);
-    if (d == NULL) {
-        rc = lm_err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    if (f8) {
-        for (int64_t i = 0; i < count; i++) {
-            double x;
-            if (fread(&x, 8, 1, f) != 1) {
-                free(d);
-                rc = lm_err_set(err, LM_EFORMAT, "%s: truncated data", path);
-                goto out;
-            }
-            d[i] = (float)x;
-        }
-    } else if (fread(d, sizeof(float), (size_t)count, f) != (size_t)count) {
-        free(d);
-        rc = lm_err_set(err, LM_EFORMAT, "%s: truncated data (%lld floats expected)", path,
-                        (long long)count);
-        goto out;
-    }
-    *data = d;
-out:
-    free(hdr);
-    fclose(f);
     return rc;
 }
 

@@ -26,69 +26,19 @@ int bank_npy_save(const char *path, const float *data, int64_t rows, int64_t col
 
 int bank_npy_load(const char *path, float **data, int64_t *rows, int64_t *cols, lm_err *err)
 {
-    *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return lm_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t shape[4];
+    int nd = 0;
+    int rc = lm_npy_load_f32(path, data, shape, &nd, err);
+    if (rc == 0 && (nd != 2 || shape[0] == 0 || shape[1] == 0)) {
+        free(*data);
+        *data = NULL;
+        return lm_err_set(err, LM_EFORMAT, "%s: expected a non-empty 2-D array, found %d-D", path,
+                          nd);
     }
-    unsigned char pre[10];
-    char hdr[4096];
-    int rc = 0;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0 || pre[6] != 1) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: not an NPY v1 file (bad magic at offset 0)", path);
-        goto out;
+    if (rc == 0) {
+        *rows = (int64_t)shape[0];
+        *cols = (int64_t)shape[1];
     }
-    size_t H = (size_t)pre[8] | ((size_t)pre[9] << 8);
-    if (H >= sizeof hdr || fread(hdr, 1, H, f) != H) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: truncated NPY header (%zu bytes)", path, H);
-        goto out;
-    }
-    hdr[H] = '\0';
-    int f8 = strstr(hdr, "'descr': '<f8'") != NULL;
-    if (!f8 && strstr(hdr, "'descr': '<f4'") == NULL) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: dtype must be '<f4' or '<f8' (header %s)", path, hdr);
-        goto out;
-    }
-    if (strstr(hdr, "'fortran_order': False") == NULL) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: Fortran-order arrays are not supported", path);
-        goto out;
-    }
-    const char *sp = strstr(hdr, "'shape': (");
-    long long r = 0, c = 0;
-    if (sp == NULL || sscanf(sp, "'shape': (%lld, %lld)", &r, &c) != 2 || r <= 0 || c <= 0) {
-        rc = lm_err_set(err, LM_EFORMAT, "%s: expected a 2-D shape in header %s", path, hdr);
-        goto out;
-    }
-    size_t cnt = (size_t)(r * c);
-    float *d = malloc(sizeof(float) * cnt);
-    if (d == NULL) {
-        rc = lm_err_set(err, -ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    size_t got = 0;
-    if (f8) {
-        for (size_t i = 0; i < cnt; i++) {
-            double v;
-            if (fread(&v, sizeof v, 1, f) != 1) {
-                break;
-            }
-            d[i] = (float)v;
-            got++;
-        }
-    } else {
-        got = fread(d, sizeof(float), cnt, f);
-    }
-    if (got != cnt) {
-        free(d);
-        rc = lm_err_set(err, LM_EFORMAT, "%s: data truncated at element %zu of %zu", path, got,
-                        cnt);
-        goto out;
-    }
-    *data = d;
-    *rows = r;
-    *cols = c;
-out:
-    fclose(f);
     return rc;
 }
 

@@ -141,3 +141,103 @@ int lm_npy_save(const char *path, const char *descr, size_t elem_size, const uin
     }
     return lm_npy_close(&w, err);
 }
+
+int lm_npy_load_f32(const char *path, float **data, uint64_t shape[4], int *ndim, lm_err *err)
+{
+    *data = NULL;
+    *ndim = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return lm_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+    }
+    int rc = 0;
+    char *hdr = NULL;
+    unsigned char pre[12];
+    size_t hl = 0;
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: not a .npy file (bad magic)", path);
+        goto out;
+    }
+    if (pre[6] == 1) {
+        hl = (size_t)pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, f) != 2) {
+            rc = lm_err_set(err, LM_EFORMAT, "%s: truncated .npy header", path);
+            goto out;
+        }
+        hl = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    } else {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: unsupported .npy version %d", path, pre[6]);
+        goto out;
+    }
+    if (hl > ((size_t)1 << 20) || (hdr = calloc(1, hl + 1)) == NULL || fread(hdr, 1, hl, f) != hl) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: bad or truncated .npy header (%zu bytes)", path, hl);
+        goto out;
+    }
+    int f8 = 0;
+    if (strstr(hdr, "'<f8'") != NULL) {
+        f8 = 1;
+    } else if (strstr(hdr, "'<f4'") == NULL) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: dtype must be '<f4' or '<f8' (header: %s)", path,
+                        hdr);
+        goto out;
+    }
+    if (strstr(hdr, "'fortran_order': True") != NULL) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: Fortran-order arrays are not supported", path);
+        goto out;
+    }
+    const char *sp = strstr(hdr, "'shape':");
+    const char *q = sp != NULL ? strchr(sp, '(') : NULL;
+    if (q == NULL) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: no shape in the .npy header", path);
+        goto out;
+    }
+    uint64_t count = 1;
+    for (q++;;) {
+        while (*q == ' ' || *q == ',') {
+            q++;
+        }
+        if (*q == ')') {
+            break;
+        }
+        char *end = NULL;
+        unsigned long long v = strtoull(q, &end, 10);
+        if (end == q || *ndim == 4 || v > ((uint64_t)1 << 32)) {
+            rc = lm_err_set(err, LM_EFORMAT, "%s: bad shape (at most 4 dimensions): %s", path, hdr);
+            goto out;
+        }
+        shape[(*ndim)++] = v;
+        count *= v;
+        q = end;
+    }
+    if (count > ((uint64_t)1 << 32)) {
+        rc = lm_err_set(err, LM_EFORMAT, "%s: %llu elements is more than supported", path,
+                        (unsigned long long)count);
+        goto out;
+    }
+    float *d = malloc(count ? (size_t)count * sizeof(float) : sizeof(float));
+    if (d == NULL) {
+        rc = lm_err_set(err, -ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    size_t got = 0;
+    if (f8) {
+        double x;
+        while (got < count && fread(&x, 8, 1, f) == 1) {
+            d[got++] = (float)x;
+        }
+    } else {
+        got = fread(d, sizeof(float), (size_t)count, f);
+    }
+    if (got != count) {
+        free(d);
+        rc = lm_err_set(err, LM_EFORMAT, "%s: truncated data: %zu of %llu values", path, got,
+                        (unsigned long long)count);
+        goto out;
+    }
+    *data = d;
+out:
+    free(hdr);
+    fclose(f);
+    return rc;
+}

@@ -36,4 +36,11 @@ void lm_npy_abort(lm_npy_writer *w);
 int lm_npy_save(const char *path, const char *descr, size_t elem_size, const uint64_t *shape,
                 int ndim, const void *data, lm_err *err);
 
+/* Read a little-endian '<f4' or '<f8' C-order array of at most 4 dimensions
+ * (NPY versions 1-3) as float32. OUT *data (free()), shape[0..*ndim-1].
+ * Errors: -errno (cannot open), LM_EFORMAT naming the file and what is wrong
+ * (magic, version, header, dtype, Fortran order, shape, truncated data),
+ * -ENOMEM. */
+int lm_npy_load_f32(const char *path, float **data, uint64_t shape[4], int *ndim, lm_err *err);
+
 #endif
