@@ -101,15 +101,16 @@ int cmd_status(int argc, char **argv)
         if (json || j == NULL) {
             fputs(buf, stdout);
         } else {
-            printf("running: %s run %d, %s: %d/%d done, %d failed, %.1f items/s, ETA %.0fs, %d ranks\n",
-                   target, cJSON_GetObjectItem(j, "run")->valueint,
-                   cJSON_GetObjectItem(j, "phase")->valuestring,
-                   cJSON_GetObjectItem(j, "done")->valueint,
-                   cJSON_GetObjectItem(j, "total")->valueint,
-                   cJSON_GetObjectItem(j, "failed")->valueint,
-                   cJSON_GetObjectItem(j, "items_per_s")->valuedouble,
-                   cJSON_GetObjectItem(j, "eta_s")->valuedouble,
-                   cJSON_GetObjectItem(j, "ranks")->valueint);
+            const char *phase = cJSON_GetStringValue(cJSON_GetObjectItem(j, "phase"));
+            printf("running: %s run %.0f, %s: %.0f/%.0f done, %.0f failed, %.1f items/s, ETA %.0fs, "
+                   "%.0f ranks\n",
+                   target, cJSON_GetNumberValue(cJSON_GetObjectItem(j, "run")),
+                   phase != NULL ? phase : "?", cJSON_GetNumberValue(cJSON_GetObjectItem(j, "done")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(j, "total")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(j, "failed")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(j, "items_per_s")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(j, "eta_s")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ranks")));
         }
         cJSON_Delete(j);
         free(outdir);
