@@ -10,13 +10,21 @@
 #   make install PREFIX=/opt/latentmill
 #
 # Options: CUDA=auto|0|1 (auto: on when nvcc is on PATH), SANITIZE=address,undefined,
-#          NATIVE=1 (adds -march=native; build and compute nodes may differ), V=1.
+#          NATIVE=1 (adds -march=native; build and compute nodes may differ), V=1,
+#          BLAS=auto|openmp|pthread (which OpenBLAS build; see below).
 
 CC ?= gcc
 PREFIX ?= /usr/local
 CUDA ?= auto
 SANITIZE ?=
 NATIVE ?= 0
+# OpenBLAS comes in a pthread and an OpenMP build (Debian: libopenblas-pthread-dev and
+# libopenblas-openmp-dev, both from `make deps`). auto = the OpenMP one when installed: its
+# threads are libgomp's, the same pool as our own OpenMP loops, while the pthread build's
+# idle threads spin in sched_yield against those loops (a fifth of the CPU time in a
+# generator profile on 2 cores). The choice is fixed at link time with an rpath, whatever
+# the system's libopenblas.so.0 alternative points to.
+BLAS ?= auto
 
 # pkg-config module -> Debian package (a missing module stops the build naming it).
 PKG_MAP := ompi-c:libopenmpi-dev lmdb:liblmdb-dev libarchive:libarchive-dev \
@@ -26,9 +34,9 @@ PKG_MAP := ompi-c:libopenmpi-dev lmdb:liblmdb-dev libarchive:libarchive-dev \
            cmocka:libcmocka-dev
 DEB_TOOLS := build-essential pkg-config openmpi-bin lmdb-utils zip unzip python3 python3-numpy \
              python3-pil python3-lmdb libjpeg-turbo-progs liblinear-tools openssl \
-             slurm-wlm munge libpmix-dev iproute2
+             slurm-wlm munge libpmix-dev iproute2 libopenblas-openmp-dev
 DEB_PKGS := $(foreach p,$(PKG_MAP),$(word 2,$(subst :, ,$(p)))) $(DEB_TOOLS)
-LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng openblas libcjson inih zlib
+LIB_PKGS := ompi-c lmdb libarchive libcurl libuv libturbojpeg spng libcjson inih zlib
 
 ifneq ($(filter deps bench-deps help clean,$(MAKECMDGOALS)),)
   SKIP_PKG_CHECK := 1
@@ -60,8 +68,28 @@ else
   $(error CUDA must be auto, 0 or 1; got '$(CUDA)')
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null)
+BLAS_OMP_PC := /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp/pkgconfig
+ifeq ($(BLAS),auto)
+  BLAS_ON := $(if $(wildcard $(BLAS_OMP_PC)/openblas.pc),openmp,pthread)
+else ifneq ($(filter openmp pthread,$(BLAS)),)
+  BLAS_ON := $(BLAS)
+else
+  $(error BLAS must be auto, openmp or pthread; got '$(BLAS)')
+endif
+ifeq ($(BLAS_ON),openmp)
+  ifeq ($(wildcard $(BLAS_OMP_PC)/openblas.pc),)
+    $(error BLAS=openmp needs the Debian package libopenblas-openmp-dev)
+  endif
+  BLAS_PC := PKG_CONFIG_PATH=$(BLAS_OMP_PC)
+  BLAS_LIBS = $(shell $(BLAS_PC) pkg-config --libs openblas) \
+              -Wl,-rpath,$(shell $(BLAS_PC) pkg-config --variable=libdir openblas)
+else
+  BLAS_PC :=
+  BLAS_LIBS = $(shell pkg-config --libs openblas)
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null) \
+              $(shell $(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) $(BLAS_LIBS)
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
 CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -fopenmp -lm -lpthread
@@ -113,7 +141,8 @@ features:
 	@echo "latentmill $(GIT_VERSION): build dir $(BUILD)"
 	@echo "  $(if $(filter 1,$(CUDA_ON)),✓,✗) CUDA $(if $(filter 1,$(CUDA_ON)),(nvcc; $(words $(CU_SRC)) kernel files),(CUDA=$(CUDA)))"
 	@echo "  $(if $(SANITIZE),✓,✗) sanitizers $(SANITIZE)"
-	@echo "  ✓ OpenMP, OpenBLAS, OpenMPI, LMDB, libarchive, libuv, libjpeg-turbo, libspng"
+	@echo "  ✓ OpenBLAS, $(BLAS_ON) build (BLAS=$(BLAS))"
+	@echo "  ✓ OpenMP, OpenMPI, LMDB, libarchive, libuv, libjpeg-turbo, libspng"
 
 # The git version lands in a header rewritten only when it changes, so the
 # binary always reports the commit it was built from.

@@ -1,9 +1,11 @@
 /*
- * op_conv2d_wino.c - Winograd F(2x2,3x3) correlation forward and input gradient (see
- * op_conv2d_wino.h; transforms in op_winograd_math.h).
- * Shapes: x, dx [Cin, N, H, W]; y, dy [Cout, N, H, W]; U [16, Cout, Cin];
- * per chunk of Tc tiles: V [16, Cs, Tc] (transformed input tiles), M [16, Cd, Tc] (products)
+ * op_conv2d_wino.c - Winograd F(m x m, 3x3) correlation forward and input gradient (see
+ * op_conv2d_wino.h; transforms in op_winograd_math.h). a = m + 2, K = a*a.
+ * Shapes: x, dx [Cin, N, H, W]; y, dy [Cout, N, H, W]; U [K, Cout, Cin];
+ * per chunk of Tc tiles: V [K, Cs, Tc] (transformed source tiles), M [K, Cd, Tc] (products)
  * with Cs/Cd = Cin/Cout forward and Cout/Cin backward.
+ * Tile t of the batch is (n, ty, tx) in row-major order; the loops step through it without
+ * divisions.
  */
 #include "kernels/op_conv2d_wino.h"
 
@@ -13,116 +15,198 @@
 #include "kernels/op_gemm.h"
 #include "kernels/op_winograd_math.h"
 
-void op_conv2d_wino_weight_prepare(float *U, const float *w, int Cout, int Cin)
+size_t op_conv2d_wino_weight_size(int Cout, int Cin, int m)
 {
+    return (size_t)(m + 2) * (m + 2) * Cout * Cin;
+}
+
+void op_conv2d_wino_weight_prepare(float *U, const float *w, int Cout, int Cin, int m)
+{
+    int K = (m + 2) * (m + 2);
     size_t plane = (size_t)Cout * Cin;
+#pragma omp parallel for schedule(static) if (plane > 4096)
     for (int o = 0; o < Cout; o++) {
         for (int i = 0; i < Cin; i++) {
-            float u[16];
-            op_wino_weight(w + ((size_t)o * Cin + i) * 9, u);
-            for (int k = 0; k < 16; k++) {
+            float u[36];
+            op_wino_weight(w + ((size_t)o * Cin + i) * 9, m, u);
+            for (int k = 0; k < K; k++) {
                 U[k * plane + (size_t)o * Cin + i] = u[k];
             }
         }
     }
 }
 
-size_t op_conv2d_wino_scratch_min(int Cin, int Cout)
+size_t op_conv2d_wino_scratch_min(int Cin, int Cout, int m)
 {
-    return (size_t)16 * (Cin + Cout);
+    return (size_t)(m + 2) * (m + 2) * (Cin + Cout);
 }
 
-/* y[Cd] = correlation of x[Cs] with the kernel whose transforms are U (forward: U[k] is
- * [Cd, Cs]) or, when flip != 0, the flipped channel-transposed kernel (U[flip(k)]^T). */
-static void wino_run(float *y, const float *x, const float *U, int flip, int N, int Cs, int Cd,
-                     int H, int W, float *scratch, size_t scratch_floats)
+typedef struct tile_pos {
+    int n, ty, tx;
+} tile_pos;
+
+static tile_pos tile_at(int64_t t, int th, int tw)
 {
-    int th = H / 2, tw = W / 2;
-    int64_t T = (int64_t)N * th * tw, plane = (int64_t)N * H * W;
-    int64_t Tc = (int64_t)(scratch_floats / op_conv2d_wino_scratch_min(Cs, Cd));
+    tile_pos p;
+    p.n = (int)(t / ((int64_t)th * tw));
+    int r = (int)(t % ((int64_t)th * tw));
+    p.ty = r / tw;
+    p.tx = r % tw;
+    return p;
+}
+
+static void tile_next(tile_pos *p, int th, int tw)
+{
+    if (++p->tx == tw) {
+        p->tx = 0;
+        if (++p->ty == th) {
+            p->ty = 0;
+            p->n++;
+        }
+    }
+}
+
+/* Read the s x s patch at (py, px) of an H x W plane, zero outside. */
+static void patch_read(float *d, int s, const float *xn, int H, int W, int py, int px)
+{
+    if (py >= 0 && py + s <= H && px >= 0 && px + s <= W) {
+        for (int a = 0; a < s; a++) {
+            memcpy(d + a * s, xn + (int64_t)(py + a) * W + px, (size_t)s * sizeof(float));
+        }
+        return;
+    }
+    for (int a = 0; a < s; a++) {
+        int yy = py + a;
+        for (int b = 0; b < s; b++) {
+            int xx = px + b;
+            d[a * s + b] =
+                (yy >= 0 && yy < H && xx >= 0 && xx < W) ? xn[(int64_t)yy * W + xx] : 0.0f;
+        }
+    }
+}
+
+/* Add the s x s patch at (py, px) into an H x W plane, dropping what falls outside. */
+static void patch_add(float *xn, int H, int W, const float *d, int s, int py, int px)
+{
+    for (int a = 0; a < s; a++) {
+        int yy = py + a;
+        if (yy < 0 || yy >= H) {
+            continue;
+        }
+        float *row = xn + (int64_t)yy * W;
+        int b0 = px < 0 ? -px : 0, b1 = px + s > W ? W - px : s;
+        for (int b = b0; b < b1; b++) {
+            row[px + b] += d[a * s + b];
+        }
+    }
+}
+
+/* Forward (grad = 0): y[Cd] from x[Cs] with U[k] [Cd, Cs].
+ * Backward (grad = 1): dx[Cd] from dy[Cs] with U[k]^T (U[k] is [Cs, Cd]); dx is zeroed
+ * here and receives the overlapping tiles. */
+static void wino_run(float *y, const float *x, const float *U, int m, int grad, int N, int Cs,
+                     int Cd, int H, int W, float *scratch, size_t scratch_floats)
+{
+    int a = m + 2, K = a * a;
+    int th = H / m, tw = W / m;
+    int64_t T = (int64_t)N * th * tw, plane = (int64_t)H * W, cstride = (int64_t)N * plane;
+    int64_t Tc = (int64_t)(scratch_floats / op_conv2d_wino_scratch_min(Cs, Cd, m));
     if (Tc < 1) {
         Tc = 1;
     }
     if (Tc > T) {
         Tc = T;
     }
+    if (grad) {
+#pragma omp parallel for schedule(static) if ((int64_t)Cd * cstride > 65536)
+        for (int c = 0; c < Cd; c++) {
+            memset(y + c * cstride, 0, sizeof(float) * (size_t)cstride);
+        }
+    }
     for (int64_t t0 = 0; t0 < T; t0 += Tc) {
         int64_t nt = T - t0 < Tc ? T - t0 : Tc;
-        float *V = scratch, *M = scratch + 16 * (size_t)Cs * nt;
-        /* Input transform: V[k][c][t]. */
-#pragma omp parallel for schedule(static) if ((int64_t)Cs * nt > 4096)
+        float *V = scratch, *M = scratch + (size_t)K * Cs * nt;
+        /* Source transform: V[k][c][t]. */
+#pragma omp parallel for schedule(static) if ((int64_t)Cs * nt > 2048)
         for (int c = 0; c < Cs; c++) {
-            const float *xc = x + c * plane;
-            for (int64_t t = 0; t < nt; t++) {
-                int64_t tt = t0 + t;
-                int n = (int)(tt / ((int64_t)th * tw));
-                int r = (int)(tt % ((int64_t)th * tw));
-                int py = 2 * (r / tw) - 1, px = 2 * (r % tw) - 1;
-                const float *xn = xc + (int64_t)n * H * W;
-                float d[16], v[16];
-                if (py >= 0 && py + 3 < H && px >= 0 && px + 3 < W) {
-                    for (int a = 0; a < 4; a++) {
-                        memcpy(d + 4 * a, xn + (int64_t)(py + a) * W + px, 4 * sizeof(float));
+            const float *xc = x + c * cstride;
+            float *vc = V + (size_t)c * nt;
+            size_t vk = (size_t)Cs * nt;
+            tile_pos p = tile_at(t0, th, tw);
+            for (int64_t t = 0; t < nt; t++, tile_next(&p, th, tw)) {
+                const float *xn = xc + p.n * plane;
+                float d[36], v[36];
+                if (!grad) {
+                    patch_read(d, a, xn, H, W, m * p.ty - 1, m * p.tx - 1);
+                    if (m == 2) {
+                        op_wino2_input(d, v);
+                    } else {
+                        op_wino4_input(d, v);
                     }
                 } else {
-                    for (int a = 0; a < 4; a++) {
-                        for (int b = 0; b < 4; b++) {
-                            int yy = py + a, xx = px + b;
-                            d[4 * a + b] = (yy >= 0 && yy < H && xx >= 0 && xx < W)
-                                               ? xn[(int64_t)yy * W + xx]
-                                               : 0.0f;
-                        }
+                    patch_read(d, m, xn, H, W, m * p.ty, m * p.tx);
+                    if (m == 2) {
+                        op_wino2_grad_in(d, v);
+                    } else {
+                        op_wino4_grad_in(d, v);
                     }
                 }
-                op_wino_input(d, v);
-                for (int k = 0; k < 16; k++) {
-                    V[((size_t)k * Cs + c) * nt + t] = v[k];
+                for (int k = 0; k < K; k++) {
+                    vc[k * vk + t] = v[k];
                 }
             }
         }
-        /* 16 GEMMs: M[k] [Cd, nt] = U'[k] [Cd, Cs] * V[k] [Cs, nt]. */
+        /* K GEMMs: M[k] [Cd, nt] = U[k] [Cd, Cs] (or U[k]^T) * V[k] [Cs, nt]. */
         size_t up = (size_t)Cs * Cd;
-        for (int k = 0; k < 16; k++) {
-            if (flip) {
-                op_sgemm(1, 0, Cd, (int)nt, Cs, 1.0f, U + (size_t)op_wino_flip(k) * up, Cd,
-                         V + (size_t)k * Cs * nt, (int)nt, 0.0f, M + (size_t)k * Cd * nt, (int)nt);
-            } else {
-                op_sgemm(0, 0, Cd, (int)nt, Cs, 1.0f, U + (size_t)k * up, Cs,
-                         V + (size_t)k * Cs * nt, (int)nt, 0.0f, M + (size_t)k * Cd * nt, (int)nt);
-            }
+        for (int k = 0; k < K; k++) {
+            op_sgemm(grad, 0, Cd, (int)nt, Cs, 1.0f, U + (size_t)k * up, grad ? Cd : Cs,
+                     V + (size_t)k * Cs * nt, (int)nt, 0.0f, M + (size_t)k * Cd * nt, (int)nt);
         }
-        /* Output transform: each tile writes its own 2x2 block. */
-#pragma omp parallel for schedule(static) if ((int64_t)Cd * nt > 4096)
+        /* Result transform: forward tiles write their own m x m block; backward tiles add
+         * a x a blocks that overlap their neighbours (one thread per channel plane). */
+#pragma omp parallel for schedule(static) if ((int64_t)Cd * nt > 2048)
         for (int o = 0; o < Cd; o++) {
-            float *yo = y + o * plane;
-            for (int64_t t = 0; t < nt; t++) {
-                int64_t tt = t0 + t;
-                int n = (int)(tt / ((int64_t)th * tw));
-                int r = (int)(tt % ((int64_t)th * tw));
-                int py = 2 * (r / tw), px = 2 * (r % tw);
-                float m[16], out[4];
-                for (int k = 0; k < 16; k++) {
-                    m[k] = M[((size_t)k * Cd + o) * nt + t];
+            float *yo = y + o * cstride;
+            const float *mo = M + (size_t)o * nt;
+            size_t mk = (size_t)Cd * nt;
+            tile_pos p = tile_at(t0, th, tw);
+            for (int64_t t = 0; t < nt; t++, tile_next(&p, th, tw)) {
+                float mm[36], out[36];
+                for (int k = 0; k < K; k++) {
+                    mm[k] = mo[k * mk + t];
                 }
-                op_wino_output(m, out);
-                float *yp = yo + (int64_t)n * H * W + (int64_t)py * W + px;
-                yp[0] = out[0];
-                yp[1] = out[1];
-                yp[W] = out[2];
-                yp[W + 1] = out[3];
+                float *yn = yo + p.n * plane;
+                if (!grad) {
+                    if (m == 2) {
+                        op_wino2_output(mm, out);
+                    } else {
+                        op_wino4_output(mm, out);
+                    }
+                    float *yp = yn + (int64_t)m * p.ty * W + m * p.tx;
+                    for (int r = 0; r < m; r++) {
+                        memcpy(yp + (int64_t)r * W, out + r * m, (size_t)m * sizeof(float));
+                    }
+                } else {
+                    if (m == 2) {
+                        op_wino2_grad_out(mm, out);
+                    } else {
+                        op_wino4_grad_out(mm, out);
+                    }
+                    patch_add(yn, H, W, out, a, m * p.ty - 1, m * p.tx - 1);
+                }
             }
         }
     }
 }
 
-void op_conv2d_wino_forward(float *y, const float *x, const float *U, int N, int Cin, int Cout,
-                            int H, int W, float *scratch, size_t scratch_floats)
+void op_conv2d_wino_forward(float *y, const float *x, const float *U, int m, int N, int Cin,
+                            int Cout, int H, int W, float *scratch, size_t scratch_floats)
 {
-    wino_run(y, x, U, 0, N, Cin, Cout, H, W, scratch, scratch_floats);
+    wino_run(y, x, U, m, 0, N, Cin, Cout, H, W, scratch, scratch_floats);
 }
 
-void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int N, int Cin, int Cout,
-                             int H, int W, float *scratch, size_t scratch_floats)
+void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int m, int N, int Cin,
+                             int Cout, int H, int W, float *scratch, size_t scratch_floats)
 {
-    wino_run(dx, dy, U, 1, N, Cout, Cin, H, W, scratch, scratch_floats);
+    wino_run(dx, dy, U, m, 1, N, Cout, Cin, H, W, scratch, scratch_floats);
 }

@@ -1,26 +1,33 @@
 /*
- * op_conv2d_wino.h - 3x3 stride-1 pad-1 correlation via Winograd F(2x2, 3x3), CNHW layout
- * (x [Cin, N, H, W] -> y [Cout, N, H, W], H and W even): 16 batched GEMMs on transformed
- * tiles instead of one im2col GEMM, 2.25x fewer multiply-adds. The input gradient reuses
- * the forward's transformed weights (flip = index permutation, channel transpose), and
- * its output tiles do not overlap, so no col2im accumulation is needed.
+ * op_conv2d_wino.h - 3x3 stride-1 pad-1 correlation via Winograd F(m x m, 3x3), m = 2 or 4,
+ * CNHW layout (x [Cin, N, H, W] -> y [Cout, N, H, W], H and W multiples of m).
+ * a = m + 2; a*a batched GEMMs on transformed tiles replace one im2col GEMM:
+ * 9 m^2 / a^2 fewer multiply-adds, 2.25x for m = 2 and 4x for m = 4.
+ * The input gradient is the adjoint algorithm on the same transformed weights (channel-
+ * transposed GEMMs; each a x a result tile is added into dx, tiles overlapping by 2).
+ * Transforms in op_winograd_math.h. F(4x4) rounds about 10x more than F(2x2) (larger
+ * transform coefficients) and is still within 1e-5 relative of the direct convolution.
  */
 #ifndef OP_CONV2D_WINO_H
 #define OP_CONV2D_WINO_H
 
 #include <stddef.h>
 
-/* U[k][o][i] = (G w[o,i] G^T)[k], k < 16; U: 16*Cout*Cin floats; w [Cout, Cin, 3, 3]. */
-void op_conv2d_wino_weight_prepare(float *U, const float *w, int Cout, int Cin);
+/* Floats of the transformed weights: (m+2)^2 * Cout * Cin. */
+size_t op_conv2d_wino_weight_size(int Cout, int Cin, int m);
 
-/* Minimum scratch (floats): one tile's transforms. More = bigger GEMMs. */
-size_t op_conv2d_wino_scratch_min(int Cin, int Cout);
+/* U[k][o][i] = (G w[o,i] G^T)[k], k < (m+2)^2; w [Cout, Cin, 3, 3]. */
+void op_conv2d_wino_weight_prepare(float *U, const float *w, int Cout, int Cin, int m);
 
-void op_conv2d_wino_forward(float *y, const float *x, const float *U, int N, int Cin, int Cout,
-                            int H, int W, float *scratch, size_t scratch_floats);
+/* Minimum scratch (floats): one tile's transforms. More = bigger GEMMs. Per tile of
+ * the whole batch: multiply by N*H*W/(m*m) for a single chunk. */
+size_t op_conv2d_wino_scratch_min(int Cin, int Cout, int m);
+
+void op_conv2d_wino_forward(float *y, const float *x, const float *U, int m, int N, int Cin,
+                            int Cout, int H, int W, float *scratch, size_t scratch_floats);
 
 /* dx = conv^T(dy) (overwrite). */
-void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int N, int Cin, int Cout,
-                             int H, int W, float *scratch, size_t scratch_floats);
+void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int m, int N, int Cin,
+                             int Cout, int H, int W, float *scratch, size_t scratch_floats);
 
 #endif

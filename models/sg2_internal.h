@@ -15,11 +15,15 @@
 #define SQRT2 1.41421356237309515f
 /* Upper bound of the im2col / up-conv scratch (floats): bigger chunks only help a little. */
 #define SG2_CONV_SCRATCH_CAP ((size_t)16 << 20)
+/* 3x3 convs at this resolution and above run as Winograd F(4x4,3x3), smaller ones as
+ * F(2x2,3x3) (few tiles: the 36 GEMMs of F(4x4) would just read more weights). */
+#define SG2_WINO4_MIN_RES 16
 
 enum layer_kind { L_CONV1 = 0, L_CONV0 = 1, L_TORGB = 2 };
 
 typedef struct sg2__layer {
     int kind, res, in_res, cin, cout, ws_idx, noise_idx, block;
+    int wino_m; /* conv1: Winograd tile size, 2 or 4 */
     char name[SG2_NAME];
     size_t o_weight, o_bias, o_aff_w, o_aff_b, o_ns, o_noise; /* offsets into params */
     size_t o_q, o_wup, o_wino;                                /* offsets into derived */

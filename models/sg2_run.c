@@ -103,8 +103,8 @@ static size_t ctx_layout(sg2_ctx *c, float *base)
         mx_y = zmax(mx_y, (size_t)L->cout * B * P);
         size_t lo, full;
         if (L->kind == L_CONV1) {
-            lo = op_conv2d_wino_scratch_min(L->cin, L->cout);
-            full = lo * B * (size_t)L->res * L->res / 4;
+            lo = op_conv2d_wino_scratch_min(L->cin, L->cout, L->wino_m);
+            full = lo * B * (size_t)L->res * L->res / ((size_t)L->wino_m * L->wino_m);
         } else {
             lo = op_upconv2d_scratch_size((int)B, L->in_res, L->in_res, 1);
             full = op_upconv2d_scratch_size((int)B, L->in_res, L->in_res, L->cout);
@@ -333,8 +333,8 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
         op_demod_forward(b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);
         op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
         if (L->kind == L_CONV1) {
-            op_conv2d_wino_forward(b->y, ctx->xs, L->wino, n, L->cin, L->cout, L->res, L->res,
-                                   ctx->conv_scratch, ctx->n_conv);
+            op_conv2d_wino_forward(b->y, ctx->xs, L->wino, L->wino_m, n, L->cin, L->cout, L->res,
+                                   L->res, ctx->conv_scratch, ctx->n_conv);
         } else {
             op_upconv2d_forward(b->y, ctx->xs, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
                                 ctx->conv_scratch, ctx->n_conv);
@@ -429,8 +429,8 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
         op_modconv_out_backward(gx, ctx->dd, dn, gx, b->y, b->d, b->noise_used, b->noise_stride,
                                 L->ns[0], L->bias, L->cout, n, P, SQRT2, clamp);
         if (L->kind == L_CONV1) {
-            op_conv2d_wino_backward(ctx->xs, gx, L->wino, n, L->cin, L->cout, L->res, L->res,
-                                    ctx->conv_scratch, ctx->n_conv);
+            op_conv2d_wino_backward(ctx->xs, gx, L->wino, L->wino_m, n, L->cin, L->cout, L->res,
+                                    L->res, ctx->conv_scratch, ctx->n_conv);
         } else {
             op_upconv2d_backward(ctx->xs, gx, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
                                  ctx->conv_scratch, ctx->n_conv);

@@ -318,8 +318,9 @@ static int model_plan(sg2_model *m)
                     L->o_wup = m->n_derived;
                     m->n_derived += (size_t)L->cout * 9 * L->cin;
                 } else {
+                    L->wino_m = L->res >= SG2_WINO4_MIN_RES ? 4 : 2;
                     L->o_wino = m->n_derived;
-                    m->n_derived += (size_t)16 * L->cout * L->cin;
+                    m->n_derived += op_conv2d_wino_weight_size(L->cout, L->cin, L->wino_m);
                 }
             }
             li++;
@@ -362,7 +363,7 @@ static void model_bind(sg2_model *m)
                 L->wup = wup;
             } else {
                 float *u = m->derived + L->o_wino;
-                op_conv2d_wino_weight_prepare(u, L->weight, L->cout, L->cin);
+                op_conv2d_wino_weight_prepare(u, L->weight, L->cout, L->cin, L->wino_m);
                 L->wino = u;
             }
         }

@@ -161,7 +161,7 @@ static void test_conv2d(void **state)
 /* ------------------------------------------------------- Winograd conv2d */
 
 typedef struct wino_case {
-    int N, Cin, Cout, H, W;
+    int m, N, Cin, Cout, H, W;
     float *x, *U, *y, *g, *scratch;
     size_t ns;
 } wino_case;
@@ -169,43 +169,68 @@ typedef struct wino_case {
 static double wino_loss(void *u)
 {
     wino_case *c = u;
-    op_conv2d_wino_forward(c->y, c->x, c->U, c->N, c->Cin, c->Cout, c->H, c->W, c->scratch, c->ns);
+    op_conv2d_wino_forward(c->y, c->x, c->U, c->m, c->N, c->Cin, c->Cout, c->H, c->W, c->scratch,
+                           c->ns);
     return dot(c->y, c->g, (int64_t)c->Cout * c->N * c->H * c->W);
 }
 
-/* Winograd F(2x2,3x3) against the im2col convolution (forward and input gradient, with
- * full and one-tile chunks), and its input gradient against finite differences. */
+/* Winograd F(2x2,3x3) and F(4x4,3x3) against the im2col convolution (forward and input
+ * gradient, with whole-batch, one-tile and odd-sized chunks), and the input gradient
+ * against finite differences. Shapes give single-tile planes, border-only tiles and
+ * interior tiles. */
 static void test_conv2d_winograd(void **state)
 {
     (void)state;
-    uint64_t rng = 17;
-    wino_case c = {.N = 2, .Cin = 5, .Cout = 3, .H = 6, .W = 4};
-    int64_t nx = (int64_t)c.Cin * c.N * c.H * c.W, ny = (int64_t)c.Cout * c.N * c.H * c.W;
-    float *w = randn((int64_t)c.Cout * c.Cin * 9, &rng, 1.0f);
-    c.x = randn(nx, &rng, 1.0f);
-    c.g = randn(ny, &rng, 1.0f);
-    c.y = malloc(sizeof(float) * ny);
-    c.U = malloc(sizeof(float) * 16 * c.Cout * c.Cin);
-    op_conv2d_wino_weight_prepare(c.U, w, c.Cout, c.Cin);
-    c.ns = op_conv2d_wino_scratch_min(c.Cin, c.Cout) * c.N * c.H * c.W;
-    c.scratch = malloc(sizeof(float) * c.ns);
-    size_t ns2 = op_conv2d_scratch_min(c.Cin, c.W, 3) * c.N * c.H;
-    float *s2 = malloc(sizeof(float) * ns2), *ref = malloc(sizeof(float) * ny);
-    float *dx = malloc(sizeof(float) * nx), *dref = malloc(sizeof(float) * nx);
+    static const wino_case cases[] = {
+        {.m = 2, .N = 2, .Cin = 5, .Cout = 3, .H = 6, .W = 4},
+        {.m = 4, .N = 2, .Cin = 5, .Cout = 3, .H = 4, .W = 4},
+        {.m = 4, .N = 3, .Cin = 4, .Cout = 6, .H = 12, .W = 8},
+        {.m = 4, .N = 1, .Cin = 7, .Cout = 2, .H = 16, .W = 16},
+    };
     int ok = 1;
-    op_conv2d_forward(ref, c.x, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
-    wino_loss(&c);
-    ok &= sg2_check_tensor("winograd forward vs im2col", c.y, ref, ny, TOL_FWD);
-    op_conv2d_wino_forward(c.y, c.x, c.U, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch,
-                           op_conv2d_wino_scratch_min(c.Cin, c.Cout));
-    ok &= sg2_check_tensor("winograd forward (1-tile chunks)", c.y, ref, ny, TOL_FWD);
-    op_conv2d_backward(dref, c.g, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
-    op_conv2d_wino_backward(dx, c.g, c.U, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch,
-                            op_conv2d_wino_scratch_min(c.Cin, c.Cout) * 5);
-    ok &= sg2_check_tensor("winograd input grad vs im2col", dx, dref, nx, TOL_FWD);
-    ok &= fd_check("winograd input grad", c.x, nx, dx, wino_loss, &c, 1e-2f, TOL_FD, 60);
-    free(w), free(c.x), free(c.g), free(c.y), free(c.U), free(c.scratch), free(s2), free(ref);
-    free(dx), free(dref);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        uint64_t rng = 17 + ci;
+        wino_case c = cases[ci];
+        int64_t nx = (int64_t)c.Cin * c.N * c.H * c.W, ny = (int64_t)c.Cout * c.N * c.H * c.W;
+        size_t tiles = (size_t)c.N * c.H * c.W / ((size_t)c.m * c.m);
+        size_t smin = op_conv2d_wino_scratch_min(c.Cin, c.Cout, c.m);
+        float *w = randn((int64_t)c.Cout * c.Cin * 9, &rng, 1.0f);
+        c.x = randn(nx, &rng, 1.0f);
+        c.g = randn(ny, &rng, 1.0f);
+        c.y = malloc(sizeof(float) * ny);
+        c.U = malloc(sizeof(float) * op_conv2d_wino_weight_size(c.Cout, c.Cin, c.m));
+        op_conv2d_wino_weight_prepare(c.U, w, c.Cout, c.Cin, c.m);
+        c.ns = smin * tiles;
+        c.scratch = malloc(sizeof(float) * c.ns);
+        size_t ns2 = op_conv2d_scratch_min(c.Cin, c.W, 3) * c.N * c.H;
+        float *s2 = malloc(sizeof(float) * ns2), *ref = malloc(sizeof(float) * ny);
+        float *dx = malloc(sizeof(float) * nx), *dref = malloc(sizeof(float) * nx);
+        char what[96];
+        op_conv2d_forward(ref, c.x, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
+        wino_loss(&c);
+        snprintf(what, sizeof what, "winograd F(%dx%d) %dx%d forward vs im2col", c.m, c.m, c.H,
+                 c.W);
+        ok &= sg2_check_tensor(what, c.y, ref, ny, TOL_FWD);
+        op_conv2d_wino_forward(c.y, c.x, c.U, c.m, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch, smin);
+        snprintf(what, sizeof what, "winograd F(%dx%d) %dx%d forward (1-tile chunks)", c.m, c.m,
+                 c.H, c.W);
+        ok &= sg2_check_tensor(what, c.y, ref, ny, TOL_FWD);
+        op_conv2d_backward(dref, c.g, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
+        for (int chunk = 0; chunk < 3; chunk++) {
+            size_t sc = chunk == 0 ? c.ns : chunk == 1 ? smin : smin * 3;
+            for (int64_t i = 0; i < nx; i++) {
+                dx[i] = 1e30f; /* must be overwritten */
+            }
+            op_conv2d_wino_backward(dx, c.g, c.U, c.m, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch, sc);
+            snprintf(what, sizeof what, "winograd F(%dx%d) %dx%d input grad vs im2col (chunk %d)",
+                     c.m, c.m, c.H, c.W, chunk);
+            ok &= sg2_check_tensor(what, dx, dref, nx, TOL_FWD);
+        }
+        snprintf(what, sizeof what, "winograd F(%dx%d) %dx%d input grad", c.m, c.m, c.H, c.W);
+        ok &= fd_check(what, c.x, nx, dx, wino_loss, &c, 1e-2f, TOL_FD, 60);
+        free(w), free(c.x), free(c.g), free(c.y), free(c.U), free(c.scratch), free(s2);
+        free(ref), free(dx), free(dref);
+    }
     assert_true(ok);
 }
 
@@ -224,68 +249,114 @@ static double upconv_loss(void *u)
     return dot(c->y, c->g, (int64_t)c->Cout * c->N * 4 * c->h * c->w);
 }
 
+/* The up-conv against spec 3.7 computed literally in double (forward and adjoint), with
+ * all output channels in one chunk, one channel at a time and in-between chunks; the input
+ * gradient also against finite differences. Shapes include 1x1 inputs. */
 static void test_upconv2d(void **state)
 {
     (void)state;
-    uint64_t rng = 12;
-    upconv_case c = {.N = 2, .Cin = 3, .Cout = 5, .h = 4, .w = 3};
-    int64_t nx = (int64_t)c.Cin * c.N * c.h * c.w, ny = (int64_t)c.Cout * c.N * 4 * c.h * c.w;
-    float *w = randn((int64_t)c.Cout * c.Cin * 9, &rng, 1.0f);
-    c.x = randn(nx, &rng, 1.0f);
-    c.g = randn(ny, &rng, 1.0f);
-    c.y = malloc(sizeof(float) * ny);
-    c.wup = malloc(sizeof(float) * c.Cout * c.Cin * 9);
-    op_upconv2d_weight_prepare(c.wup, w, c.Cout, c.Cin);
-    c.ns = op_upconv2d_scratch_size(c.N, c.h, c.w, c.Cout);
-    c.scratch = malloc(sizeof(float) * c.ns);
-    float *ref = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx);
-    /* Spec 3.7 literally: T = stride-2 transposed conv (no flip), then 4x4 FIR pad 1. */
-    int ht = 2 * c.h + 1, wt = 2 * c.w + 1;
-    double *T = calloc((size_t)ht * wt, sizeof(double));
+    static const upconv_case cases[] = {
+        {.N = 2, .Cin = 3, .Cout = 5, .h = 4, .w = 3},
+        {.N = 3, .Cin = 4, .Cout = 2, .h = 1, .w = 1},
+        {.N = 1, .Cin = 2, .Cout = 3, .h = 8, .w = 5},
+    };
     static const double hf[4] = {0.25, 0.75, 0.75, 0.25};
-    for (int o = 0; o < c.Cout; o++) {
-        for (int n = 0; n < c.N; n++) {
-            memset(T, 0, sizeof(double) * ht * wt);
-            for (int p = 0; p < c.h; p++) {
-                for (int q = 0; q < c.w; q++) {
-                    for (int a = 0; a < 3; a++) {
-                        for (int b = 0; b < 3; b++) {
-                            for (int i = 0; i < c.Cin; i++) {
-                                T[(2 * p + a) * wt + 2 * q + b] +=
-                                    (double)w[((o * c.Cin + i) * 3 + a) * 3 + b] *
-                                    c.x[((i * c.N + n) * c.h + p) * c.w + q];
+    int ok = 1;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        uint64_t rng = 12 + ci;
+        upconv_case c = cases[ci];
+        int64_t nx = (int64_t)c.Cin * c.N * c.h * c.w, ny = (int64_t)c.Cout * c.N * 4 * c.h * c.w;
+        float *w = randn((int64_t)c.Cout * c.Cin * 9, &rng, 1.0f);
+        c.x = randn(nx, &rng, 1.0f);
+        c.g = randn(ny, &rng, 1.0f);
+        c.y = malloc(sizeof(float) * ny);
+        c.wup = malloc(sizeof(float) * 9 * c.Cout * c.Cin);
+        op_upconv2d_weight_prepare(c.wup, w, c.Cout, c.Cin);
+        size_t full = op_upconv2d_scratch_size(c.N, c.h, c.w, c.Cout);
+        size_t smin = op_upconv2d_scratch_size(c.N, c.h, c.w, 1);
+        c.ns = full;
+        c.scratch = malloc(sizeof(float) * full);
+        float *ref = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx);
+        float *dref = malloc(sizeof(float) * nx);
+        /* Spec 3.7 literally: T = stride-2 transposed conv (no flip), then 4x4 FIR pad 1. */
+        int ht = 2 * c.h + 1, wt = 2 * c.w + 1;
+        double *T = calloc((size_t)ht * wt, sizeof(double));
+        double *dT = calloc((size_t)ht * wt, sizeof(double));
+        double *dacc = calloc((size_t)nx, sizeof(double));
+        for (int o = 0; o < c.Cout; o++) {
+            for (int n = 0; n < c.N; n++) {
+                memset(T, 0, sizeof(double) * ht * wt);
+                memset(dT, 0, sizeof(double) * ht * wt);
+                for (int p = 0; p < c.h; p++) {
+                    for (int q = 0; q < c.w; q++) {
+                        for (int a = 0; a < 3; a++) {
+                            for (int b = 0; b < 3; b++) {
+                                for (int i = 0; i < c.Cin; i++) {
+                                    T[(2 * p + a) * wt + 2 * q + b] +=
+                                        (double)w[((o * c.Cin + i) * 3 + a) * 3 + b] *
+                                        c.x[((i * c.N + n) * c.h + p) * c.w + q];
+                                }
                             }
                         }
                     }
                 }
-            }
-            for (int y = 0; y < 2 * c.h; y++) {
-                for (int xx = 0; xx < 2 * c.w; xx++) {
-                    double s = 0.0;
-                    for (int a = 0; a < 4; a++) {
-                        for (int b = 0; b < 4; b++) {
-                            int ty = y + a - 1, tx = xx + b - 1;
-                            if (ty >= 0 && ty < ht && tx >= 0 && tx < wt) {
-                                s += hf[a] * hf[b] * T[ty * wt + tx];
+                for (int y = 0; y < 2 * c.h; y++) {
+                    for (int xx = 0; xx < 2 * c.w; xx++) {
+                        double s = 0.0;
+                        double gy = c.g[((o * c.N + n) * 2 * c.h + y) * 2 * c.w + xx];
+                        for (int a = 0; a < 4; a++) {
+                            for (int b = 0; b < 4; b++) {
+                                int ty = y + a - 1, tx = xx + b - 1;
+                                if (ty >= 0 && ty < ht && tx >= 0 && tx < wt) {
+                                    s += hf[a] * hf[b] * T[ty * wt + tx];
+                                    dT[ty * wt + tx] += hf[a] * hf[b] * gy;
+                                }
                             }
                         }
+                        ref[((o * c.N + n) * 2 * c.h + y) * 2 * c.w + xx] = (float)s;
                     }
-                    ref[((o * c.N + n) * 2 * c.h + y) * 2 * c.w + xx] = (float)s;
+                }
+                for (int i = 0; i < c.Cin; i++) {
+                    for (int p = 0; p < c.h; p++) {
+                        for (int q = 0; q < c.w; q++) {
+                            double s = 0.0;
+                            for (int a = 0; a < 3; a++) {
+                                for (int b = 0; b < 3; b++) {
+                                    s += (double)w[((o * c.Cin + i) * 3 + a) * 3 + b] *
+                                         dT[(2 * p + a) * wt + 2 * q + b];
+                                }
+                            }
+                            dacc[((i * c.N + n) * c.h + p) * c.w + q] += s;
+                        }
+                    }
                 }
             }
         }
+        for (int64_t k = 0; k < nx; k++) {
+            dref[k] = (float)dacc[k];
+        }
+        size_t sizes[3] = {full, smin, smin + (full - smin) / 3};
+        char what[96];
+        for (int si = 0; si < 3; si++) {
+            op_upconv2d_forward(c.y, c.x, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch,
+                                sizes[si]);
+            snprintf(what, sizeof what, "upconv2d %dx%d forward (scratch %zu)", c.h, c.w,
+                     sizes[si]);
+            ok &= sg2_check_tensor(what, c.y, ref, ny, TOL_FWD);
+            for (int64_t k = 0; k < nx; k++) {
+                dx[k] = 1e30f; /* must be overwritten */
+            }
+            op_upconv2d_backward(dx, c.g, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch,
+                                 sizes[si]);
+            snprintf(what, sizeof what, "upconv2d %dx%d input grad (scratch %zu)", c.h, c.w,
+                     sizes[si]);
+            ok &= sg2_check_tensor(what, dx, dref, nx, TOL_FWD);
+        }
+        snprintf(what, sizeof what, "upconv2d %dx%d input grad", c.h, c.w);
+        ok &= fd_check(what, c.x, nx, dx, upconv_loss, &c, 1e-2f, TOL_FD, 72);
+        free(T), free(dT), free(dacc), free(w), free(c.x), free(c.g), free(c.y), free(c.wup);
+        free(c.scratch), free(ref), free(dx), free(dref);
     }
-    int ok = 1;
-    op_upconv2d_forward(c.y, c.x, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch, c.ns);
-    ok &= sg2_check_tensor("upconv2d forward", c.y, ref, ny, TOL_FWD);
-    op_upconv2d_forward(c.y, c.x, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch,
-                        op_upconv2d_scratch_size(c.N, c.h, c.w, 2));
-    ok &= sg2_check_tensor("upconv2d forward (2-channel chunks)", c.y, ref, ny, TOL_FWD);
-    op_upconv2d_backward(dx, c.g, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch,
-                         op_upconv2d_scratch_size(c.N, c.h, c.w, 2));
-    ok &= fd_check("upconv2d input grad", c.x, nx, dx, upconv_loss, &c, 1e-2f, TOL_FD, 72);
-    free(T), free(w), free(c.x), free(c.g), free(c.y), free(c.wup), free(c.scratch), free(ref),
-        free(dx);
     assert_true(ok);
 }
 
