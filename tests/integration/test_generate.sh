@@ -4,7 +4,8 @@
 # not saturate): grid and per-seed PNG sizes, byte-identical reruns, seeds
 # differ, --batch changes at most a rare pixel by one level, psi = 0 renders
 # w_avg for every seed, grid tiles equal the per-seed files, and bad input
-# (seeds, model, output path, options) exits 2 naming it.
+# (seeds, model, output path, options) exits 2 naming it. Seeds 0,1,2,303 at
+# psi 0.7 match NVlabs generate.py's images (tests/golden/generate/).
 . "$(dirname "$0")/lib.sh"
 cd "$TMP"
 
@@ -22,6 +23,7 @@ gen() { nice -n 10 "$LM" generate -q "$@"; }
 W="$ROOT/tests/golden/stylegan2/res32.weights.safetensors"
 if "$PY" -c 'import numpy' 2>/dev/null; then
     check "tame generator" "$PY" "$ROOT/tests/integration/tame_generator.py" "$W" g.safetensors
+    touch g.tamed
 else
     echo "note: no numpy, using the untamed generator"
     cp "$W" g.safetensors
@@ -79,10 +81,12 @@ cmp -s pc/seed0000.png p5/seed0000.png && fail "--cutoff 2 changed nothing"
 #    one level on rare pixels; psi 0 images equal to each other within that.
 gen --model g.safetensors --seeds 0-9 --outdir b1 --batch 1 >/dev/null || fail "batch 1"
 gen --model g.safetensors --seeds 0-9 --outdir b3 --batch 3 >/dev/null || fail "batch 3"
+gen --model g.safetensors --seeds 0,1,2,303 --psi 0.7 --outdir nv >/dev/null || fail "psi 0.7"
 if ! "$PY" -c 'import PIL, numpy' 2>/dev/null; then
     echo "SKIP (part): no PIL/numpy for $PY: tile and --batch pixel comparisons not run"
 else
-    "$PY" - <<'PYEOF' || fail "pixel checks"
+    ROOT=$ROOT "$PY" - <<'PYEOF' || fail "pixel checks"
+import os
 import numpy as np
 from PIL import Image
 
@@ -116,6 +120,15 @@ for other in ("b1", "b3", "fwd"):
 # Distinct seeds really differ (by far more than rounding).
 x, y = load("a/seed0000.png"), load("a/seed0001.png")
 assert np.abs(x - y).mean() > 5, np.abs(x - y).mean()
+# NVlabs generate.py's own images (tests/golden/generate/README.md).
+if os.path.exists("g.tamed"):
+    for s in (0, 1, 2, 303):
+        x = load("nv/seed%04d.png" % s)
+        y = load(os.path.join(os.environ["ROOT"], "tests/golden/generate/seed%04d.png" % s))
+        d = np.abs(x - y)
+        print("seed %d vs NVlabs generate.py: %d of %d values differ, max %d" %
+              (s, (d > 0).sum(), d.size, d.max()))
+        assert d.max() <= 1 and (d > 0).sum() <= d.size // 200, s
 p0 = [load("p0/seed%04d.png" % s) for s in range(10)]
 worst = max(int(np.abs(p - p0[0]).max()) for p in p0)
 print("psi 0: max difference between seeds %d level(s)" % worst)
