@@ -175,11 +175,11 @@ int cmd_generate(int argc, char **argv)
             }
         } else if (strcmp(a, "-q") == 0) {
             quiet = 1;
-        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--seeds") == 0 ||
-                   strcmp(a, "-o") == 0 || strcmp(a, "--outdir") == 0 ||
-                   strcmp(a, "--psi") == 0 || strcmp(a, "--cutoff") == 0 ||
-                   strcmp(a, "--noise") == 0 || strcmp(a, "--batch") == 0 ||
-                   strcmp(a, "--cols") == 0 || strcmp(a, "--threads") == 0) {
+        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--seeds") == 0 || strcmp(a, "-o") == 0 ||
+                   strcmp(a, "--outdir") == 0 || strcmp(a, "--psi") == 0 ||
+                   strcmp(a, "--cutoff") == 0 || strcmp(a, "--noise") == 0 ||
+                   strcmp(a, "--batch") == 0 || strcmp(a, "--cols") == 0 ||
+                   strcmp(a, "--threads") == 0) {
             return LM_EXIT_USAGE; /* need_arg said which */
         } else {
             fprintf(stderr, "latentmill generate: unknown option or argument '%s'\n%s", a,
@@ -193,8 +193,9 @@ int cmd_generate(int argc, char **argv)
         }
     }
     if (model == NULL || seeds_arg == NULL || (grid_path == NULL && outdir == NULL)) {
-        fprintf(stderr, "latentmill generate: --model, --seeds and -o and/or --outdir are "
-                        "required\n%s",
+        fprintf(stderr,
+                "latentmill generate: --model, --seeds and -o and/or --outdir are "
+                "required\n%s",
                 usage_text);
         return LM_EXIT_USAGE;
     }
@@ -232,8 +233,7 @@ int cmd_generate(int argc, char **argv)
     }
     if (outdir != NULL) {
         if ((rc = lm_io_mkdirs(outdir, &err)) != 0) {
-            fprintf(stderr, "latentmill generate: --outdir %s: %s\n", outdir,
-                    lm_err_msg(&err, rc));
+            fprintf(stderr, "latentmill generate: --outdir %s: %s\n", outdir, lm_err_msg(&err, rc));
             free(seeds);
             return LM_EXIT_USAGE;
         }

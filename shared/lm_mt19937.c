@@ -50,9 +50,10 @@ uint32_t lm_mt19937_u32(lm_mt19937 *st)
 
 double lm_mt19937_double(lm_mt19937 *st)
 {
-    uint32_t hi = lm_mt19937_u32(st) >> 5; /* 27 bits */
-    uint32_t lo = lm_mt19937_u32(st) >> 6; /* 26 bits */
-    return ((double)hi * 67108864.0 + (double)lo) / 9007199254740992.0; /* / 2^53 */
+    /* 27 high bits, then 26: (hi * 2^26 + lo) / 2^53. */
+    uint32_t hi = lm_mt19937_u32(st) >> 5;
+    uint32_t lo = lm_mt19937_u32(st) >> 6;
+    return ((double)hi * 67108864.0 + (double)lo) / 9007199254740992.0;
 }
 
 double lm_mt19937_gauss(lm_mt19937 *st)

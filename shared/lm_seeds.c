@@ -53,8 +53,8 @@ static int parse_item(const char *spec, const char *s, const char *e, uint32_t *
                           spec, len, s);
     }
     if (*lo > *hi) {
-        return lm_err_set(err, LM_ECONFIG, "seed list '%s': range '%.*s' runs backwards", spec,
-                          len, s);
+        return lm_err_set(err, LM_ECONFIG, "seed list '%s': range '%.*s' runs backwards", spec, len,
+                          s);
     }
     return 0;
 }
@@ -85,8 +85,7 @@ int lm_seeds_parse(const char *spec, uint32_t **seeds, size_t *n, lm_err *err)
             uint64_t cnt = (uint64_t)hi - lo + 1;
             if (pass == 0) {
                 if (cnt > LM_SEEDS_MAX || total + cnt > LM_SEEDS_MAX) {
-                    return lm_err_set(err, LM_ETOOBIG,
-                                      "seed list '%s': more than %zu seeds", spec,
+                    return lm_err_set(err, LM_ETOOBIG, "seed list '%s': more than %zu seeds", spec,
                                       LM_SEEDS_MAX);
                 }
                 total += (size_t)cnt;
