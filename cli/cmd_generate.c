@@ -226,23 +226,10 @@ int cmd_generate(int argc, char **argv)
         cols = (long)ceil(sqrt((double)n));
     }
     long rows = (long)((n + (size_t)cols - 1) / (size_t)cols);
-    /* Outputs: fail before the (possibly long) rendering. */
+    /* Outputs: fail before loading and the (possibly long) rendering. */
     if (grid_path != NULL && check_parent_writable(grid_path) != 0) {
         free(seeds);
         return LM_EXIT_USAGE;
-    }
-    if (outdir != NULL) {
-        if ((rc = lm_io_mkdirs(outdir, &err)) != 0) {
-            fprintf(stderr, "latentmill generate: --outdir %s: %s\n", outdir, lm_err_msg(&err, rc));
-            free(seeds);
-            return LM_EXIT_USAGE;
-        }
-        if (access(outdir, W_OK | X_OK) != 0) {
-            fprintf(stderr, "latentmill generate: cannot write into --outdir %s: %s\n", outdir,
-                    strerror(errno));
-            free(seeds);
-            return LM_EXIT_USAGE;
-        }
     }
     if (threads > 0) {
         omp_set_num_threads((int)threads);
@@ -274,6 +261,18 @@ int cmd_generate(int argc, char **argv)
                 "use --cols, fewer seeds or --outdir only\n",
                 grid_path, grid_w, grid_h);
         goto out;
+    }
+    /* Created only once the model loaded, so a bad model leaves no empty directory. */
+    if (outdir != NULL) {
+        if ((rc = lm_io_mkdirs(outdir, &err)) != 0) {
+            fprintf(stderr, "latentmill generate: --outdir %s: %s\n", outdir, lm_err_msg(&err, rc));
+            goto out;
+        }
+        if (access(outdir, W_OK | X_OK) != 0) {
+            fprintf(stderr, "latentmill generate: cannot write into --outdir %s: %s\n", outdir,
+                    strerror(errno));
+            goto out;
+        }
     }
     status = LM_EXIT_FAIL;
     z = malloc(sizeof(float) * (size_t)B * Zd);

@@ -150,7 +150,8 @@ expect2() { # description, expected message fragment, args...
 expect2 "backwards seed range" "'5-3'" --model g.safetensors --seeds 5-3 -o x.png
 expect2 "bad seed item" "'x'" --model g.safetensors --seeds 1,x -o x.png
 expect2 "seed out of range" "4294967296" --model g.safetensors --seeds 4294967296 -o x.png
-expect2 "missing model" "nosuch.safetensors" --model nosuch.safetensors --seeds 0 -o x.png
+expect2 "missing model" "nosuch.safetensors" --model nosuch.safetensors --seeds 0 -o x.png --outdir newdir
+[ ! -e newdir ] || fail "a run with a missing model created its --outdir"
 head -c 5000 /dev/urandom >junk.safetensors
 expect2 "corrupt model" "junk.safetensors" --model junk.safetensors --seeds 0 -o x.png
 head -c 3000 g.safetensors >cut.safetensors
