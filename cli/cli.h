@@ -37,6 +37,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_faces(int argc, char **argv);
 int cmd_invert(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_lookalike(int argc, char **argv);
 int cmd_bank(int argc, char **argv);
 int cmd_submit(int argc, char **argv);

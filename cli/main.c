@@ -21,6 +21,7 @@ static const struct lm_cmd commands[] = {
     {"faces", cmd_faces, "detect faces: boxes, 68 landmarks, descriptor, expression"},
     {"invert", cmd_invert, "invert one image to a StyleGAN2 latent"},
     {"edit", cmd_edit, "apply a direction from a bank to a latent, render a sheet"},
+    {"generate", cmd_generate, "images from seeds (NumPy-identical z): grid and per-seed PNGs"},
     {"lookalike", cmd_lookalike, "nearest (and farthest) identities of a face in an index"},
     {"bank", cmd_bank, "show a direction bank (bank show OUTDIR)"},
     {"submit", cmd_submit, "write and submit Slurm batch scripts for a job"},
