@@ -15,6 +15,10 @@
 #include "kernels/op_gemm.h"
 #include "kernels/op_winograd_math.h"
 
+#ifndef WINO_K_PARALLEL
+#define WINO_K_PARALLEL 1
+#endif
+
 size_t op_conv2d_wino_weight_size(int Cout, int Cin, int m)
 {
     return (size_t)(m + 2) * (m + 2) * Cout * Cin;
@@ -101,6 +105,53 @@ static void patch_add(float *xn, int H, int W, const float *d, int s, int py, in
     }
 }
 
+/* Forward F(4x4) source transform of tiles tx0 <= tx < tx1 of one tile row whose 6x6
+ * patches lie inside the plane (rows py..py+5, columns 4tx-1..4tx+4), vectorised across
+ * tiles; tile tx goes to column t + tx - tx0 of V[k][c] (vc = V[0][c], k stride vk). */
+static void wino4_src_run(float *vc, size_t vk, int64_t t, const float *xn, int W, int py, int tx0,
+                          int tx1)
+{
+    const float *r = xn + (int64_t)py * W - 1;
+#pragma omp simd
+    for (int tx = tx0; tx < tx1; tx++) {
+        float d[36], v[36];
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; a++) {
+#pragma GCC unroll 6
+            for (int b = 0; b < 6; b++) {
+                d[a * 6 + b] = r[(int64_t)a * W + 4 * tx + b];
+            }
+        }
+        op_wino4_input(d, v);
+#pragma GCC unroll 36
+        for (int k = 0; k < 36; k++) {
+            vc[k * vk + t + (tx - tx0)] = v[k];
+        }
+    }
+}
+
+/* Forward F(4x4) result transform of tiles tx0 <= tx < tx1 of one tile row (4 output rows
+ * from yr), products at column t + tx - tx0 of M[k][o] (mo = M[0][o], k stride mk). */
+static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t t, int tx0, int tx1)
+{
+#pragma omp simd
+    for (int tx = tx0; tx < tx1; tx++) {
+        float mm[36], out[16];
+#pragma GCC unroll 36
+        for (int k = 0; k < 36; k++) {
+            mm[k] = mo[k * mk + t + (tx - tx0)];
+        }
+        op_wino4_output(mm, out);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) {
+                yr[(int64_t)r * W + 4 * tx + s] = out[r * 4 + s];
+            }
+        }
+    }
+}
+
 /* Forward (grad = 0): y[Cd] from x[Cs] with U[k] [Cd, Cs].
  * Backward (grad = 1): dx[Cd] from dy[Cs] with U[k]^T (U[k] is [Cs, Cd]); dx is zeroed
  * here and receives the overlapping tiles. */
@@ -133,31 +184,57 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
             float *vc = V + (size_t)c * nt;
             size_t vk = (size_t)Cs * nt;
             tile_pos p = tile_at(t0, th, tw);
-            for (int64_t t = 0; t < nt; t++, tile_next(&p, th, tw)) {
+            int64_t t = 0;
+            while (t < nt) {
+                /* One tile row at a time: tiles [lo, hi) of row p.ty of image p.n. */
+                int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
                 const float *xn = xc + p.n * plane;
-                float d[36], v[36];
-                if (!grad) {
-                    patch_read(d, a, xn, H, W, m * p.ty - 1, m * p.tx - 1);
-                    if (m == 2) {
-                        op_wino2_input(d, v);
-                    } else {
-                        op_wino4_input(d, v);
-                    }
-                } else {
-                    patch_read(d, m, xn, H, W, m * p.ty, m * p.tx);
-                    if (m == 2) {
-                        op_wino2_grad_in(d, v);
-                    } else {
-                        op_wino4_grad_in(d, v);
+                int ilo = lo, ihi = lo; /* tiles handled by the vectorised path */
+                if (!grad && m == 4 && 4 * p.ty - 1 >= 0 && 4 * p.ty + 5 <= H) {
+                    ilo = lo < 1 ? 1 : lo;
+                    ihi = hi < tw - 1 ? hi : tw - 1;
+                    if (ihi < ilo) {
+                        ilo = ihi = lo;
                     }
                 }
-                for (int k = 0; k < K; k++) {
-                    vc[k * vk + t] = v[k];
+                if (ihi > ilo) {
+                    wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi);
                 }
+                for (int tx = lo; tx < hi; tx++) {
+                    if (tx >= ilo && tx < ihi) {
+                        continue;
+                    }
+                    float d[36], v[36];
+                    if (!grad) {
+                        patch_read(d, a, xn, H, W, m * p.ty - 1, m * tx - 1);
+                        if (m == 2) {
+                            op_wino2_input(d, v);
+                        } else {
+                            op_wino4_input(d, v);
+                        }
+                    } else {
+                        patch_read(d, m, xn, H, W, m * p.ty, m * tx);
+                        if (m == 2) {
+                            op_wino2_grad_in(d, v);
+                        } else {
+                            op_wino4_grad_in(d, v);
+                        }
+                    }
+                    for (int k = 0; k < K; k++) {
+                        vc[k * vk + t + (tx - lo)] = v[k];
+                    }
+                }
+                t += hi - lo;
+                p.tx = tw - 1;
+                tile_next(&p, th, tw);
             }
         }
-        /* K GEMMs: M[k] [Cd, nt] = U[k] [Cd, Cs] (or U[k]^T) * V[k] [Cs, nt]. */
+        /* K GEMMs: M[k] [Cd, nt] = U[k] [Cd, Cs] (or U[k]^T) * V[k] [Cs, nt]. The threads
+         * share out whole GEMMs (each one single-threaded inside: OpenBLAS does not fork
+         * within a parallel region); threading each GEMM instead costs a fork/join and a
+         * split packing of U[k] per call, which dominates when nt is small (batch 1). */
         size_t up = (size_t)Cs * Cd;
+#pragma omp parallel for schedule(dynamic, 1) if (WINO_K_PARALLEL)
         for (int k = 0; k < K; k++) {
             op_sgemm(grad, 0, Cd, (int)nt, Cs, 1.0f, U + (size_t)k * up, grad ? Cd : Cs,
                      V + (size_t)k * Cs * nt, (int)nt, 0.0f, M + (size_t)k * Cd * nt, (int)nt);
@@ -170,6 +247,16 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
             const float *mo = M + (size_t)o * nt;
             size_t mk = (size_t)Cd * nt;
             tile_pos p = tile_at(t0, th, tw);
+            if (!grad && m == 4) {
+                for (int64_t t = 0; t < nt;) {
+                    int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
+                    wino4_res_run(yo + p.n * plane + (int64_t)4 * p.ty * W, W, mo, mk, t, lo, hi);
+                    t += hi - lo;
+                    p.tx = tw - 1;
+                    tile_next(&p, th, tw);
+                }
+                continue;
+            }
             for (int64_t t = 0; t < nt; t++, tile_next(&p, th, tw)) {
                 float mm[36], out[36];
                 for (int k = 0; k < K; k++) {
@@ -177,11 +264,7 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                 }
                 float *yn = yo + p.n * plane;
                 if (!grad) {
-                    if (m == 2) {
-                        op_wino2_output(mm, out);
-                    } else {
-                        op_wino4_output(mm, out);
-                    }
+                    op_wino2_output(mm, out);
                     float *yp = yn + (int64_t)m * p.ty * W + m * p.tx;
                     for (int r = 0; r < m; r++) {
                         memcpy(yp + (int64_t)r * W, out + r * m, (size_t)m * sizeof(float));

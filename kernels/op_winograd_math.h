@@ -110,10 +110,12 @@ static inline LM_HD void op_wino4_b1(const float *x, int sx, float *y, int sy)
     static inline LM_HD void name(const float *in, float *out)                                     \
     {                                                                                              \
         float t_[(p) * (n)];                                                                       \
-        for (int c_ = 0; c_ < (n); c_++) {                                                         \
+        _Pragma("GCC unroll 6") for (int c_ = 0; c_ < (n); c_++)                                   \
+        {                                                                                          \
             fn(in + c_, (n), t_ + c_, (n));                                                        \
         }                                                                                          \
-        for (int r_ = 0; r_ < (p); r_++) {                                                         \
+        _Pragma("GCC unroll 6") for (int r_ = 0; r_ < (p); r_++)                                   \
+        {                                                                                          \
             fn(t_ + r_ * (n), 1, out + r_ * (p), 1);                                               \
         }                                                                                          \
     }

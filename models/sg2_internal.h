@@ -17,7 +17,9 @@
 #define SG2_CONV_SCRATCH_CAP ((size_t)16 << 20)
 /* 3x3 convs at this resolution and above run as Winograd F(4x4,3x3), smaller ones as
  * F(2x2,3x3) (few tiles: the 36 GEMMs of F(4x4) would just read more weights). */
+#ifndef SG2_WINO4_MIN_RES
 #define SG2_WINO4_MIN_RES 16
+#endif
 
 enum layer_kind { L_CONV1 = 0, L_CONV0 = 1, L_TORGB = 2 };
 
