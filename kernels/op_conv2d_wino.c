@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/op_gemm.h"
+#include "kernels/op_modconv_math.h"
 #include "kernels/op_winograd_math.h"
 
 #ifndef WINO_K_PARALLEL
@@ -109,7 +110,7 @@ static void patch_add(float *xn, int H, int W, const float *d, int s, int py, in
  * patches lie inside the plane (rows py..py+5, columns 4tx-1..4tx+4), vectorised across
  * tiles; tile tx goes to column t + tx - tx0 of V[k][c] (vc = V[0][c], k stride vk). */
 static void wino4_src_run(float *vc, size_t vk, int64_t t, const float *xn, int W, int py, int tx0,
-                          int tx1)
+                          int tx1, float sc)
 {
     const float *r = xn + (int64_t)py * W - 1;
 #pragma omp simd
@@ -125,14 +126,46 @@ static void wino4_src_run(float *vc, size_t vk, int64_t t, const float *xn, int 
         op_wino4_input(d, v);
 #pragma GCC unroll 36
         for (int k = 0; k < 36; k++) {
-            vc[k * vk + t + (tx - tx0)] = v[k];
+            vc[k * vk + t + (tx - tx0)] = v[k] * sc;
         }
     }
 }
 
 /* Forward F(4x4) result transform of tiles tx0 <= tx < tx1 of one tile row (4 output rows
  * from yr), products at column t + tx - tx0 of M[k][o] (mo = M[0][o], k stride mk). */
-static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t t, int tx0, int tx1)
+typedef struct epi_row {
+    int on;             /* apply the epilogue */
+    float d, bias, ns;  /* of this image and channel */
+    const float *noise; /* noise of the tile row's first output row, or NULL */
+    float gain, clamp;
+} epi_row;
+
+static inline float epi_apply(const epi_row *e, float c, int64_t px)
+{
+    if (!e->on) {
+        return c;
+    }
+    return op_modconv_out_f(c, e->d, e->noise ? e->ns * e->noise[px] : 0.0f, e->bias, e->gain,
+                            e->clamp);
+}
+
+static epi_row epi_make(const op_wino_fuse *f, int n, int o, int Cout, int64_t row_off)
+{
+    epi_row e = {0, 1.0f, 0.0f, 0.0f, NULL, 1.0f, 0.0f};
+    if (f && f->d) {
+        e.on = 1;
+        e.d = f->d[(size_t)n * Cout + o];
+        e.bias = f->bias ? f->bias[o] : 0.0f;
+        e.ns = f->ns;
+        e.noise = f->noise ? f->noise + (int64_t)n * f->noise_nstride + row_off : NULL;
+        e.gain = f->gain;
+        e.clamp = f->clamp;
+    }
+    return e;
+}
+
+static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t t, int tx0, int tx1,
+                          const epi_row *e)
 {
 #pragma omp simd
     for (int tx = tx0; tx < tx1; tx++) {
@@ -146,7 +179,8 @@ static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t 
         for (int r = 0; r < 4; r++) {
 #pragma GCC unroll 4
             for (int s = 0; s < 4; s++) {
-                yr[(int64_t)r * W + 4 * tx + s] = out[r * 4 + s];
+                int64_t px = (int64_t)r * W + 4 * tx + s;
+                yr[px] = epi_apply(e, out[r * 4 + s], px);
             }
         }
     }
@@ -156,7 +190,8 @@ static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t 
  * Backward (grad = 1): dx[Cd] from dy[Cs] with U[k]^T (U[k] is [Cs, Cd]); dx is zeroed
  * here and receives the overlapping tiles. */
 static void wino_run(float *y, const float *x, const float *U, int m, int grad, int N, int Cs,
-                     int Cd, int H, int W, float *scratch, size_t scratch_floats)
+                     int Cd, int H, int W, const op_wino_fuse *f, float *scratch,
+                     size_t scratch_floats)
 {
     int a = m + 2, K = a * a;
     int th = H / m, tw = W / m;
@@ -189,6 +224,7 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                 /* One tile row at a time: tiles [lo, hi) of row p.ty of image p.n. */
                 int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
                 const float *xn = xc + p.n * plane;
+                float sc = f && f->s ? f->s[(size_t)p.n * Cs + c] : 1.0f;
                 int ilo = lo, ihi = lo; /* tiles handled by the vectorised path */
                 if (!grad && m == 4 && 4 * p.ty - 1 >= 0 && 4 * p.ty + 5 <= H) {
                     ilo = lo < 1 ? 1 : lo;
@@ -198,7 +234,7 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                     }
                 }
                 if (ihi > ilo) {
-                    wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi);
+                    wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi, sc);
                 }
                 for (int tx = lo; tx < hi; tx++) {
                     if (tx >= ilo && tx < ihi) {
@@ -221,7 +257,7 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                         }
                     }
                     for (int k = 0; k < K; k++) {
-                        vc[k * vk + t + (tx - lo)] = v[k];
+                        vc[k * vk + t + (tx - lo)] = v[k] * sc;
                     }
                 }
                 t += hi - lo;
@@ -250,7 +286,9 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
             if (!grad && m == 4) {
                 for (int64_t t = 0; t < nt;) {
                     int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
-                    wino4_res_run(yo + p.n * plane + (int64_t)4 * p.ty * W, W, mo, mk, t, lo, hi);
+                    int64_t row = (int64_t)4 * p.ty * W;
+                    epi_row e = epi_make(f, p.n, o, Cd, row);
+                    wino4_res_run(yo + p.n * plane + row, W, mo, mk, t, lo, hi, &e);
                     t += hi - lo;
                     p.tx = tw - 1;
                     tile_next(&p, th, tw);
@@ -265,9 +303,13 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                 float *yn = yo + p.n * plane;
                 if (!grad) {
                     op_wino2_output(mm, out);
-                    float *yp = yn + (int64_t)m * p.ty * W + m * p.tx;
+                    int64_t off = (int64_t)m * p.ty * W + m * p.tx;
+                    epi_row e = epi_make(f, p.n, o, Cd, off);
                     for (int r = 0; r < m; r++) {
-                        memcpy(yp + (int64_t)r * W, out + r * m, (size_t)m * sizeof(float));
+                        for (int q = 0; q < m; q++) {
+                            int64_t px = (int64_t)r * W + q;
+                            yn[off + px] = epi_apply(&e, out[r * m + q], px);
+                        }
                     }
                 } else {
                     if (m == 2) {
@@ -285,11 +327,18 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
 void op_conv2d_wino_forward(float *y, const float *x, const float *U, int m, int N, int Cin,
                             int Cout, int H, int W, float *scratch, size_t scratch_floats)
 {
-    wino_run(y, x, U, m, 0, N, Cin, Cout, H, W, scratch, scratch_floats);
+    wino_run(y, x, U, m, 0, N, Cin, Cout, H, W, NULL, scratch, scratch_floats);
+}
+
+void op_conv2d_wino_forward_fused(float *y, const float *x, const float *U, int m, int N, int Cin,
+                                  int Cout, int H, int W, const op_wino_fuse *f, float *scratch,
+                                  size_t scratch_floats)
+{
+    wino_run(y, x, U, m, 0, N, Cin, Cout, H, W, f, scratch, scratch_floats);
 }
 
 void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int m, int N, int Cin,
                              int Cout, int H, int W, float *scratch, size_t scratch_floats)
 {
-    wino_run(dx, dy, U, m, 1, N, Cout, Cin, H, W, scratch, scratch_floats);
+    wino_run(dx, dy, U, m, 1, N, Cout, Cin, H, W, NULL, scratch, scratch_floats);
 }

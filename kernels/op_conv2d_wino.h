@@ -26,6 +26,27 @@ size_t op_conv2d_wino_scratch_min(int Cin, int Cout, int m);
 void op_conv2d_wino_forward(float *y, const float *x, const float *U, int m, int N, int Cin,
                             int Cout, int H, int W, float *scratch, size_t scratch_floats);
 
+/* What StyleGAN2's modulated conv does around the convolution, fused into the tile
+ * transforms so the activations are read and written once (op_modconv.h has the same
+ * steps as separate passes, with the same per-element math):
+ *   input   x[c, n] * s[n, c]                              (modulation; s NULL: none)
+ *   output  act(conv * d[n, o] + ns * noise[n] + bias[o])  (d NULL: plain conv output)
+ * noise [N or 1, H*W] with image stride noise_nstride (0: shared), NULL for none. */
+typedef struct op_wino_fuse {
+    const float *s;
+    const float *d;
+    const float *noise;
+    long long noise_nstride;
+    float ns;
+    const float *bias;
+    float gain, clamp;
+} op_wino_fuse;
+
+/* op_conv2d_wino_forward with the modulation and epilogue of `f` (NULL: none). */
+void op_conv2d_wino_forward_fused(float *y, const float *x, const float *U, int m, int N, int Cin,
+                                  int Cout, int H, int W, const op_wino_fuse *f, float *scratch,
+                                  size_t scratch_floats);
+
 /* dx = conv^T(dy) (overwrite). */
 void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int m, int N, int Cin,
                              int Cout, int H, int W, float *scratch, size_t scratch_floats);

@@ -109,11 +109,11 @@ void op_modconv_out_forward(float *y, const float *c, const float *d, const floa
         if (noise) {
             const float *np = noise + n * noise_nstride;
             for (int64_t p = 0; p < P; p++) {
-                yp[p] = op_bias_act_f(cp[p] * dc + ns * np[p] + b, 1, gain, clamp);
+                yp[p] = op_modconv_out_f(cp[p], dc, ns * np[p], b, gain, clamp);
             }
         } else {
             for (int64_t p = 0; p < P; p++) {
-                yp[p] = op_bias_act_f(cp[p] * dc + b, 1, gain, clamp);
+                yp[p] = op_modconv_out_f(cp[p], dc, 0.0f, b, gain, clamp);
             }
         }
     }

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "kernels/lm_hd.h"
+#include "kernels/op_bias_act_math.h"
 
 #define OP_DEMOD_EPS 1e-8f
 
@@ -15,6 +16,14 @@
 static inline LM_HD float op_demod_coef(float sumsq)
 {
     return 1.0f / sqrtf(sumsq + OP_DEMOD_EPS);
+}
+
+/* Conv epilogue (spec 3.6 step 5): y = act(d*c + ns*noise + bias) * gain, clamped.
+ * ns_noise = 0 without noise (adding +0 leaves d*c unchanged). */
+static inline LM_HD float op_modconv_out_f(float c, float d, float ns_noise, float bias, float gain,
+                                           float clamp)
+{
+    return op_bias_act_f(c * d + ns_noise + bias, 1, gain, clamp);
 }
 
 /* Un-demodulated conv output recovered from the pre-activation v:

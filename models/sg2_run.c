@@ -331,14 +331,6 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
         op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin, 1.0f / sqrtf((float)Wd),
                       1.0f);
         op_demod_forward(b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);
-        op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
-        if (L->kind == L_CONV1) {
-            op_conv2d_wino_forward(b->y, ctx->xs, L->wino, L->wino_m, n, L->cin, L->cout, L->res,
-                                   L->res, ctx->conv_scratch, ctx->n_conv);
-        } else {
-            op_upconv2d_forward(b->y, ctx->xs, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
-                                ctx->conv_scratch, ctx->n_conv);
-        }
         switch (mode) {
         case SG2_NOISE_CONST:
             b->noise_used = L->noise_const;
@@ -360,8 +352,19 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             b->noise_stride = 0;
             break;
         }
-        op_modconv_out_forward(b->y, b->y, b->d, b->noise_used, b->noise_stride, L->ns[0], L->bias,
-                               L->cout, n, P, SQRT2, clamp);
+        if (L->kind == L_CONV1) {
+            /* Modulation and epilogue fused into the Winograd tile transforms. */
+            op_wino_fuse fz = {b->s,     b->d,    b->noise_used, (long long)b->noise_stride,
+                               L->ns[0], L->bias, SQRT2,         clamp};
+            op_conv2d_wino_forward_fused(b->y, x, L->wino, L->wino_m, n, L->cin, L->cout, L->res,
+                                         L->res, &fz, ctx->conv_scratch, ctx->n_conv);
+        } else {
+            op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
+            op_upconv2d_forward(b->y, ctx->xs, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
+                                ctx->conv_scratch, ctx->n_conv);
+            op_modconv_out_forward(b->y, b->y, b->d, b->noise_used, b->noise_stride, L->ns[0],
+                                   L->bias, L->cout, n, P, SQRT2, clamp);
+        }
         x = b->y;
     }
     /* CNHW -> NCHW */

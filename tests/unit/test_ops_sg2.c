@@ -215,6 +215,33 @@ static void test_conv2d_winograd(void **state)
         snprintf(what, sizeof what, "winograd F(%dx%d) %dx%d forward (1-tile chunks)", c.m, c.m,
                  c.H, c.W);
         ok &= sg2_check_tensor(what, c.y, ref, ny, TOL_FWD);
+        /* Fused modulation + epilogue = modulate, convolve, epilogue as separate passes,
+         * with per-image noise, shared noise and no noise; clamp active on some outputs. */
+        for (int nm = 0; nm < 3; nm++) {
+            float *sm = randn((int64_t)c.N * c.Cin, &rng, 1.0f);
+            float *dm = randn((int64_t)c.N * c.Cout, &rng, 1.0f);
+            float *bias = randn(c.Cout, &rng, 1.0f);
+            float *noise = randn((int64_t)c.N * c.H * c.W, &rng, 1.0f);
+            float *xs = malloc(sizeof(float) * nx), *yf = malloc(sizeof(float) * ny);
+            int64_t nstride = nm == 0 ? (int64_t)c.H * c.W : 0;
+            const float *nz = nm == 2 ? NULL : noise;
+            op_modulate_forward(xs, c.x, sm, c.Cin, c.N, (int64_t)c.H * c.W);
+            op_conv2d_wino_forward(ref, xs, c.U, c.m, c.N, c.Cin, c.Cout, c.H, c.W, c.scratch,
+                                   c.ns);
+            op_modconv_out_forward(ref, ref, dm, nz, nstride, 0.7f, bias, c.Cout, c.N,
+                                   (int64_t)c.H * c.W, 1.41421356f, 2.5f);
+            op_wino_fuse fz = {sm, dm, nz, (long long)nstride, 0.7f, bias, 1.41421356f, 2.5f};
+            op_conv2d_wino_forward_fused(yf, c.x, c.U, c.m, c.N, c.Cin, c.Cout, c.H, c.W, &fz,
+                                         c.scratch, smin * 2);
+            snprintf(what, sizeof what, "winograd F(%dx%d) %dx%d fused (noise mode %d)", c.m, c.m,
+                     c.H, c.W, nm);
+            /* 1e-4: the style moves across the transform (transform(x) * s instead of
+             * transform(x * s)), which rounds differently; F(4x4)'s larger coefficients
+             * make that ~1e-5 of the conv output, here 2.5 after the clamp. */
+            ok &= sg2_check_tensor(what, yf, ref, ny, 1e-4);
+            free(sm), free(dm), free(bias), free(noise), free(xs), free(yf);
+        }
+        op_conv2d_forward(ref, c.x, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
         op_conv2d_backward(dref, c.g, w, c.N, c.Cin, c.Cout, c.H, c.W, 3, s2, ns2);
         for (int chunk = 0; chunk < 3; chunk++) {
             size_t sc = chunk == 0 ? c.ns : chunk == 1 ? smin : smin * 3;
