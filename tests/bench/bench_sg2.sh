@@ -97,6 +97,6 @@ fi
 echo "   (best ms per image of alternating runs: 2 rounds of 1 warm-up + 1 timed run at R=64,"
 echo "    2 rounds of 1 run at R=256 and 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x direct-"
 echo "    convolution MACs per image (x2 for fwd+bwd) / latentmill's time, an effective rate since"
-echo "    the 3x3 convs run as Winograd F(2x2,3x3); %sgemm against the sgemm line; lm cpu ms ="
+echo "    the 3x3 convs run as Winograd F(4x4,3x3) and F(2x2,3x3); %sgemm against the sgemm line; lm cpu ms ="
 echo "    latentmill's process CPU time per image, all threads: compare with its wall time to see"
 echo "    how much of the 2 cores the loaded machine gave it)"
