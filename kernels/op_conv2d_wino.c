@@ -186,6 +186,80 @@ static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t 
     }
 }
 
+/* Backward F(4x4) source transform (A dy A^T) of tiles tx0 <= tx < tx1 of one tile row
+ * (4x4 patches at rows py..py+3, always inside the plane), vectorised across tiles. */
+static void wino4_gsrc_run(float *vc, size_t vk, int64_t t, const float *xn, int W, int py, int tx0,
+                           int tx1)
+{
+    const float *r = xn + (int64_t)py * W;
+#pragma omp simd
+    for (int tx = tx0; tx < tx1; tx++) {
+        float d[16], v[36];
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; a++) {
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) {
+                d[a * 4 + b] = r[(int64_t)a * W + 4 * tx + b];
+            }
+        }
+        op_wino4_grad_in(d, v);
+#pragma GCC unroll 36
+        for (int k = 0; k < 36; k++) {
+            vc[k * vk + t + (tx - tx0)] = v[k];
+        }
+    }
+}
+
+#define WINO_GRES_TILES 64
+
+/* Backward F(4x4) result transform (B m B^T) of tiles tx0 <= tx < tx1 of tile row ty:
+ * the 6x6 results (vectorised across tiles into tmp) are added into the plane xn at rows
+ * 4ty-1.., columns 4tx-1.., overlapping their neighbours and clipped at the borders. */
+static void wino4_gres_run(float *xn, int H, int W, int ty, const float *mo, size_t mk, int64_t t,
+                           int tx0, int tx1)
+{
+    float tmp[36 * WINO_GRES_TILES];
+    for (int c0 = tx0; c0 < tx1; c0 += WINO_GRES_TILES) {
+        int c1 = tx1 - c0 < WINO_GRES_TILES ? tx1 : c0 + WINO_GRES_TILES, nr = c1 - c0;
+        int64_t tc = t + (c0 - tx0);
+#pragma omp simd
+        for (int i = 0; i < nr; i++) {
+            float mm[36], out[36];
+#pragma GCC unroll 36
+            for (int k = 0; k < 36; k++) {
+                mm[k] = mo[k * mk + tc + i];
+            }
+            op_wino4_grad_out(mm, out);
+#pragma GCC unroll 36
+            for (int k = 0; k < 36; k++) {
+                tmp[k * WINO_GRES_TILES + i] = out[k];
+            }
+        }
+        for (int a = 0; a < 6; a++) {
+            int yy = 4 * ty - 1 + a;
+            if (yy < 0 || yy >= H) {
+                continue;
+            }
+            float *row = xn + (int64_t)yy * W;
+            const float *ta = tmp + (size_t)a * 6 * WINO_GRES_TILES;
+            for (int i = 0; i < nr; i++) {
+                int x0 = 4 * (c0 + i) - 1;
+                if (x0 >= 0 && x0 + 6 <= W) {
+                    for (int b = 0; b < 6; b++) {
+                        row[x0 + b] += ta[b * WINO_GRES_TILES + i];
+                    }
+                } else {
+                    for (int b = 0; b < 6; b++) {
+                        if (x0 + b >= 0 && x0 + b < W) {
+                            row[x0 + b] += ta[b * WINO_GRES_TILES + i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* Forward (grad = 0): y[Cd] from x[Cs] with U[k] [Cd, Cs].
  * Backward (grad = 1): dx[Cd] from dy[Cs] with U[k]^T (U[k] is [Cs, Cd]); dx is zeroed
  * here and receives the overlapping tiles. */
@@ -233,7 +307,11 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                         ilo = ihi = lo;
                     }
                 }
-                if (ihi > ilo) {
+                if (grad && m == 4) {
+                    ilo = lo; /* 4x4 patches of dy never cross the border */
+                    ihi = hi;
+                    wino4_gsrc_run(vc, vk, t, xn, W, 4 * p.ty, lo, hi);
+                } else if (ihi > ilo) {
                     wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi, sc);
                 }
                 for (int tx = lo; tx < hi; tx++) {
@@ -283,6 +361,16 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
             const float *mo = M + (size_t)o * nt;
             size_t mk = (size_t)Cd * nt;
             tile_pos p = tile_at(t0, th, tw);
+            if (grad && m == 4) {
+                for (int64_t t = 0; t < nt;) {
+                    int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
+                    wino4_gres_run(yo + p.n * plane, H, W, p.ty, mo, mk, t, lo, hi);
+                    t += hi - lo;
+                    p.tx = tw - 1;
+                    tile_next(&p, th, tw);
+                }
+                continue;
+            }
             if (!grad && m == 4) {
                 for (int64_t t = 0; t < nt;) {
                     int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
