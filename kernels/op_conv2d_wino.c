@@ -106,27 +106,35 @@ static void patch_add(float *xn, int H, int W, const float *d, int s, int py, in
     }
 }
 
+/* The F(4x4) tile-row runs below work on blocks of WB tiles: each tile is transformed
+ * into a tile-major buffer, and the buffer moves to or from the K-major V / M arrays as
+ * WB-float runs per transformed position (with 36 positions per tile, writing V directly
+ * per tile kept 36 stream pointers live and spilled them on every tile). */
+#define WB 16
+
 /* Forward F(4x4) source transform of tiles tx0 <= tx < tx1 of one tile row whose 6x6
- * patches lie inside the plane (rows py..py+5, columns 4tx-1..4tx+4), vectorised across
- * tiles; tile tx goes to column t + tx - tx0 of V[k][c] (vc = V[0][c], k stride vk). */
+ * patches lie inside the plane (rows py..py+5, columns 4tx-1..4tx+4); tile tx goes to
+ * column t + tx - tx0 of V[k][c] (vc = V[0][c], k stride vk), scaled by sc. */
 static void wino4_src_run(float *vc, size_t vk, int64_t t, const float *xn, int W, int py, int tx0,
                           int tx1, float sc)
 {
     const float *r = xn + (int64_t)py * W - 1;
-#pragma omp simd
-    for (int tx = tx0; tx < tx1; tx++) {
-        float d[36], v[36];
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; a++) {
-#pragma GCC unroll 6
-            for (int b = 0; b < 6; b++) {
-                d[a * 6 + b] = r[(int64_t)a * W + 4 * tx + b];
+    float buf[WB][36];
+    for (int b0 = tx0; b0 < tx1; b0 += WB) {
+        int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
+        for (int i = 0; i < nb; i++) {
+            float d[36];
+            const float *ri = r + 4 * (b0 + i);
+            for (int a = 0; a < 6; a++) {
+                memcpy(d + a * 6, ri + (int64_t)a * W, 6 * sizeof(float));
             }
+            op_wino4_input(d, buf[i]);
         }
-        op_wino4_input(d, v);
-#pragma GCC unroll 36
-        for (int k = 0; k < 36; k++) {
-            vc[k * vk + t + (tx - tx0)] = v[k] * sc;
+        float *dst = vc + t + (b0 - tx0);
+        for (int k = 0; k < 36; k++, dst += vk) {
+            for (int i = 0; i < nb; i++) {
+                dst[i] = buf[i][k] * sc;
+            }
         }
     }
 }
@@ -167,93 +175,85 @@ static epi_row epi_make(const op_wino_fuse *f, int n, int o, int Cout, int64_t r
 static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t t, int tx0, int tx1,
                           const epi_row *e)
 {
-#pragma omp simd
-    for (int tx = tx0; tx < tx1; tx++) {
-        float mm[36], out[16];
-#pragma GCC unroll 36
-        for (int k = 0; k < 36; k++) {
-            mm[k] = mo[k * mk + t + (tx - tx0)];
+    float buf[WB][36];
+    for (int b0 = tx0; b0 < tx1; b0 += WB) {
+        int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
+        const float *src = mo + t + (b0 - tx0);
+        for (int k = 0; k < 36; k++, src += mk) {
+            for (int i = 0; i < nb; i++) {
+                buf[i][k] = src[i];
+            }
         }
-        op_wino4_output(mm, out);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-#pragma GCC unroll 4
-            for (int s = 0; s < 4; s++) {
-                int64_t px = (int64_t)r * W + 4 * tx + s;
-                yr[px] = epi_apply(e, out[r * 4 + s], px);
+        for (int i = 0; i < nb; i++) {
+            float out[16];
+            op_wino4_output(buf[i], out);
+            int x0 = 4 * (b0 + i);
+            for (int r = 0; r < 4; r++) {
+                float *yp = yr + (int64_t)r * W + x0;
+                if (!e->on) {
+                    memcpy(yp, out + r * 4, 4 * sizeof(float));
+                    continue;
+                }
+                for (int q = 0; q < 4; q++) {
+                    yp[q] = epi_apply(e, out[r * 4 + q], (int64_t)r * W + x0 + q);
+                }
             }
         }
     }
 }
 
 /* Backward F(4x4) source transform (A dy A^T) of tiles tx0 <= tx < tx1 of one tile row
- * (4x4 patches at rows py..py+3, always inside the plane), vectorised across tiles. */
+ * (4x4 patches at rows py..py+3, always inside the plane). */
 static void wino4_gsrc_run(float *vc, size_t vk, int64_t t, const float *xn, int W, int py, int tx0,
                            int tx1)
 {
     const float *r = xn + (int64_t)py * W;
-#pragma omp simd
-    for (int tx = tx0; tx < tx1; tx++) {
-        float d[16], v[36];
-#pragma GCC unroll 4
-        for (int a = 0; a < 4; a++) {
-#pragma GCC unroll 4
-            for (int b = 0; b < 4; b++) {
-                d[a * 4 + b] = r[(int64_t)a * W + 4 * tx + b];
+    float buf[WB][36];
+    for (int b0 = tx0; b0 < tx1; b0 += WB) {
+        int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
+        for (int i = 0; i < nb; i++) {
+            float d[16];
+            const float *ri = r + 4 * (b0 + i);
+            for (int a = 0; a < 4; a++) {
+                memcpy(d + a * 4, ri + (int64_t)a * W, 4 * sizeof(float));
             }
+            op_wino4_grad_in(d, buf[i]);
         }
-        op_wino4_grad_in(d, v);
-#pragma GCC unroll 36
-        for (int k = 0; k < 36; k++) {
-            vc[k * vk + t + (tx - tx0)] = v[k];
+        float *dst = vc + t + (b0 - tx0);
+        for (int k = 0; k < 36; k++, dst += vk) {
+            for (int i = 0; i < nb; i++) {
+                dst[i] = buf[i][k];
+            }
         }
     }
 }
 
-#define WINO_GRES_TILES 64
-
 /* Backward F(4x4) result transform (B m B^T) of tiles tx0 <= tx < tx1 of tile row ty:
- * the 6x6 results (vectorised across tiles into tmp) are added into the plane xn at rows
- * 4ty-1.., columns 4tx-1.., overlapping their neighbours and clipped at the borders. */
+ * the 6x6 results are added into the plane xn at rows 4ty-1.., columns 4tx-1..,
+ * overlapping their neighbours and clipped at the borders. */
 static void wino4_gres_run(float *xn, int H, int W, int ty, const float *mo, size_t mk, int64_t t,
                            int tx0, int tx1)
 {
-    float tmp[36 * WINO_GRES_TILES];
-    for (int c0 = tx0; c0 < tx1; c0 += WINO_GRES_TILES) {
-        int c1 = tx1 - c0 < WINO_GRES_TILES ? tx1 : c0 + WINO_GRES_TILES, nr = c1 - c0;
-        int64_t tc = t + (c0 - tx0);
-#pragma omp simd
-        for (int i = 0; i < nr; i++) {
-            float mm[36], out[36];
-#pragma GCC unroll 36
-            for (int k = 0; k < 36; k++) {
-                mm[k] = mo[k * mk + tc + i];
-            }
-            op_wino4_grad_out(mm, out);
-#pragma GCC unroll 36
-            for (int k = 0; k < 36; k++) {
-                tmp[k * WINO_GRES_TILES + i] = out[k];
+    float buf[WB][36];
+    int y0 = 4 * ty - 1;
+    int a0 = y0 < 0 ? -y0 : 0, a1 = y0 + 6 > H ? H - y0 : 6;
+    for (int b0 = tx0; b0 < tx1; b0 += WB) {
+        int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
+        const float *src = mo + t + (b0 - tx0);
+        for (int k = 0; k < 36; k++, src += mk) {
+            for (int i = 0; i < nb; i++) {
+                buf[i][k] = src[i];
             }
         }
-        for (int a = 0; a < 6; a++) {
-            int yy = 4 * ty - 1 + a;
-            if (yy < 0 || yy >= H) {
-                continue;
-            }
-            float *row = xn + (int64_t)yy * W;
-            const float *ta = tmp + (size_t)a * 6 * WINO_GRES_TILES;
-            for (int i = 0; i < nr; i++) {
-                int x0 = 4 * (c0 + i) - 1;
-                if (x0 >= 0 && x0 + 6 <= W) {
-                    for (int b = 0; b < 6; b++) {
-                        row[x0 + b] += ta[b * WINO_GRES_TILES + i];
-                    }
-                } else {
-                    for (int b = 0; b < 6; b++) {
-                        if (x0 + b >= 0 && x0 + b < W) {
-                            row[x0 + b] += ta[b * WINO_GRES_TILES + i];
-                        }
-                    }
+        for (int i = 0; i < nb; i++) {
+            float out[36];
+            op_wino4_grad_out(buf[i], out);
+            int x0 = 4 * (b0 + i) - 1;
+            int q0 = x0 < 0 ? -x0 : 0, q1 = x0 + 6 > W ? W - x0 : 6;
+            for (int a = a0; a < a1; a++) {
+                float *row = xn + (int64_t)(y0 + a) * W + x0;
+                for (int q = q0; q < q1; q++) {
+                    row[q] += out[a * 6 + q];
                 }
             }
         }
