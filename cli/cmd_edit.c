@@ -3,6 +3,7 @@
  * the mapping network), optionally moved along a direction, to PNG. Thin driver over
  * models/stylegan2.h; the latent layouts are those `invert` writes.
  */
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "models/invert.h"
 #include "models/stylegan2.h"
 #include "shared/lm_img.h"
+#include "shared/lm_mt19937.h"
 #include "shared/lm_npy.h"
 
 static const char *usage_text =
@@ -25,7 +27,9 @@ static const char *usage_text =
     "Render a latent with the generator and write the image as PNG.\n"
     "  LATENT.npy        float32/float64 [w_dim], [1, w_dim] (w, broadcast to all layers) or\n"
     "                    [num_ws, w_dim] (W+), as written by `latentmill invert`\n"
-    "  --seed S          instead of a file: z ~ N(0, I) from seed S (splitmix64), mapped to w\n"
+    "  --seed S          instead of a file: z from seed S (0..4294967295) drawn as NVlabs'\n"
+    "                    generate.py does (NumPy RandomState(S).randn), mapped to w: the same\n"
+    "                    image as `latentmill generate --seeds S` at the same --psi\n"
     "  --direction D.npy a direction [w_dim], [1, w_dim] or [num_ws, w_dim] (e.g. a bank\n"
     "                    normal); the latent moves by A times it (every layer for w directions)\n"
     "  --alpha A         step along the direction (default 0)\n"
@@ -85,7 +89,17 @@ int cmd_edit(int argc, char **argv)
         } else if (strcmp(a, "--png") == 0 && val) {
             png = argv[++i];
         } else if (strcmp(a, "--seed") == 0 && val) {
-            seed = strtoull(argv[++i], NULL, 0);
+            char *end = NULL;
+            const char *sv = argv[++i];
+            errno = 0;
+            unsigned long long v = strtoull(sv, &end, 10);
+            if (errno != 0 || end == sv || *end != '\0' || sv[0] == '-' || v > 4294967295ULL) {
+                fprintf(stderr,
+                        "latentmill edit: --seed needs an integer in 0..4294967295 (got '%s')\n",
+                        sv);
+                return LM_EXIT_USAGE;
+            }
+            seed = (uint64_t)v;
             have_seed = 1;
         } else if (strcmp(a, "--direction") == 0 && val) {
             dir = argv[++i];
@@ -153,10 +167,7 @@ int cmd_edit(int argc, char **argv)
         goto out;
     }
     if (have_seed) {
-        uint64_t s = seed;
-        for (int k = 0; k < cfg->z_dim; k++) {
-            z[k] = sg2_rng_normal(&s);
-        }
+        lm_mt19937_randn_f32(z, (size_t)cfg->z_dim, (uint32_t)seed);
         lm_err merr = {0};
         if ((rc = sg2_mapping_forward(g, z, 1, dv, &merr)) != 0) {
             fprintf(stderr, "latentmill edit: mapping failed: %s\n", lm_err_msg(&merr, rc));

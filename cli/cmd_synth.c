@@ -12,7 +12,8 @@ static const char *usage_text =
     "usage: latentmill synth celeba|ffhq|ckplus|folder OUTDIR [--n N] [--seed S] [--zip]\n"
     "                        [--res R] [--tiny]\n"
     "       latentmill synth dataset --layout celeba|ffhq|ckplus|folder OUTDIR [options]\n"
-    "       latentmill synth generator OUT.safetensors --res R [--seed S] [--z-dim N]\n"
+    "       latentmill synth generator (OUT.safetensors | -o OUT.safetensors) --res R\n"
+    "                        [--seed S] [--z-dim N]\n"
     "                        [--w-dim N] [--mapping-layers N] [--channel-base N]\n"
     "                        [--channel-max N]\n"
     "\n"
@@ -73,6 +74,14 @@ static int synth_generator(int argc, char **argv)
             dst = &cm;
         } else if (argv[i][0] != '-' && out == NULL) {
             out = argv[i];
+            continue;
+        } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
+            if (i + 1 >= argc || out != NULL) {
+                fprintf(stderr, "latentmill synth generator: %s needs one output file\n",
+                        argv[i]);
+                return LM_EXIT_USAGE;
+            }
+            out = argv[++i];
             continue;
         } else {
             fprintf(stderr, "latentmill synth generator: unknown option '%s'\n", argv[i]);
