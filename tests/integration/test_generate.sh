@@ -57,6 +57,18 @@ done
 gen --model g.safetensors --seeds 0-9 --outdir fwd --batch 10 >/dev/null || fail "batch 10"
 # The random generator of `synth generator` works too (16 px).
 gen --model raw.safetensors --seeds 2,4 --outdir raw >/dev/null || fail "synth generator model"
+# `edit --seed S` draws the same z as `generate --seeds S`: the same image, byte for byte
+# (both write through the same PNG encoder), also with truncation.
+for s in 2 4; do
+    "$LM" edit --seed $s --generator raw.safetensors --png edit$s.png >/dev/null ||
+        fail "edit --seed $s"
+    cmp -s edit$s.png raw/seed000$s.png || fail "edit --seed $s differs from generate --seeds $s"
+done
+"$LM" edit --seed 4 --psi 0.5 --generator raw.safetensors --png edit4p.png >/dev/null ||
+    fail "edit --seed 4 --psi 0.5"
+gen --model raw.safetensors --seeds 4 --psi 0.5 --outdir rawp >/dev/null || fail "generate psi 0.5"
+cmp -s edit4p.png rawp/seed0004.png || fail "edit --seed 4 --psi 0.5 differs from generate"
+echo "ok: edit --seed S renders generate --seeds S (psi 1 and 0.5)"
 [ "$(png_size raw/seed0004.png)" = "16 16" ] || fail "raw/seed0004.png is $(png_size raw/seed0004.png)"
 echo "ok: reruns byte-identical, 10 seeds give 10 different images"
 
