@@ -106,11 +106,29 @@ static void patch_add(float *xn, int H, int W, const float *d, int s, int py, in
     }
 }
 
-/* The F(4x4) tile-row runs below work on blocks of WB tiles: each tile is transformed
- * into a tile-major buffer, and the buffer moves to or from the K-major V / M arrays as
- * WB-float runs per transformed position (with 36 positions per tile, writing V directly
- * per tile kept 36 stream pointers live and spilled them on every tile). */
+/* The F(4x4) tile-row runs below work on blocks of WB tiles held k-major, [36][WB]: the
+ * 1-D transforms of op_winograd_math.h run lane-wise over the WB tiles (contiguous, so
+ * they vectorise), and V / M are read and written as WB-float runs per transformed
+ * position. Only the gathers from and scatters to the image planes are strided. */
 #define WB 16
+
+/* out [p*p][WB] = T in T^T for in [n*n][WB], T the 1-D transform fn, over nb lanes. */
+#define WINO_2D_BLOCK(fn, n, p, in, out, nb)                                                       \
+    do {                                                                                           \
+        float t_[(p) * (n)*WB];                                                                    \
+        for (int c_ = 0; c_ < (n); c_++) {                                                         \
+            _Pragma("omp simd") for (int i_ = 0; i_ < (nb); i_++)                                  \
+            {                                                                                      \
+                fn((in) + c_ * WB + i_, (n)*WB, t_ + c_ * WB + i_, (n)*WB);                        \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r_ = 0; r_ < (p); r_++) {                                                         \
+            _Pragma("omp simd") for (int i_ = 0; i_ < (nb); i_++)                                  \
+            {                                                                                      \
+                fn(t_ + r_ * (n)*WB + i_, WB, (out) + r_ * (p)*WB + i_, WB);                       \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
 
 /* Forward F(4x4) source transform of tiles tx0 <= tx < tx1 of one tile row whose 6x6
  * patches lie inside the plane (rows py..py+5, columns 4tx-1..4tx+4); tile tx goes to
@@ -119,21 +137,24 @@ static void wino4_src_run(float *vc, size_t vk, int64_t t, const float *xn, int 
                           int tx1, float sc)
 {
     const float *r = xn + (int64_t)py * W - 1;
-    float buf[WB][36];
+    float d[36 * WB], v[36 * WB];
     for (int b0 = tx0; b0 < tx1; b0 += WB) {
         int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
-        for (int i = 0; i < nb; i++) {
-            float d[36];
-            const float *ri = r + 4 * (b0 + i);
-            for (int a = 0; a < 6; a++) {
-                memcpy(d + a * 6, ri + (int64_t)a * W, 6 * sizeof(float));
+        for (int a = 0; a < 6; a++) {
+            const float *ra = r + (int64_t)a * W + 4 * b0;
+            for (int i = 0; i < nb; i++) {
+                for (int q = 0; q < 6; q++) {
+                    d[(a * 6 + q) * WB + i] = ra[4 * i + q];
+                }
             }
-            op_wino4_input(d, buf[i]);
         }
+        WINO_2D_BLOCK(op_wino4_bt1, 6, 6, d, v, nb);
         float *dst = vc + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, dst += vk) {
+            const float *vk_ = v + k * WB;
+#pragma omp simd
             for (int i = 0; i < nb; i++) {
-                dst[i] = buf[i][k] * sc;
+                dst[i] = vk_[i] * sc;
             }
         }
     }
@@ -175,27 +196,41 @@ static epi_row epi_make(const op_wino_fuse *f, int n, int o, int Cout, int64_t r
 static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t t, int tx0, int tx1,
                           const epi_row *e)
 {
-    float buf[WB][36];
+    float m[36 * WB], out[16 * WB];
     for (int b0 = tx0; b0 < tx1; b0 += WB) {
         int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
         const float *src = mo + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, src += mk) {
+            float *mk_ = m + k * WB;
+#pragma omp simd
             for (int i = 0; i < nb; i++) {
-                buf[i][k] = src[i];
+                mk_[i] = src[i];
             }
         }
-        for (int i = 0; i < nb; i++) {
-            float out[16];
-            op_wino4_output(buf[i], out);
-            int x0 = 4 * (b0 + i);
-            for (int r = 0; r < 4; r++) {
-                float *yp = yr + (int64_t)r * W + x0;
-                if (!e->on) {
-                    memcpy(yp, out + r * 4, 4 * sizeof(float));
-                    continue;
-                }
+        WINO_2D_BLOCK(op_wino4_at1, 6, 4, m, out, nb);
+        for (int r = 0; r < 4; r++) {
+            /* Output row r of the block is 4*nb contiguous pixels. */
+            float row[4 * WB];
+            for (int i = 0; i < nb; i++) {
                 for (int q = 0; q < 4; q++) {
-                    yp[q] = epi_apply(e, out[r * 4 + q], (int64_t)r * W + x0 + q);
+                    row[4 * i + q] = out[(r * 4 + q) * WB + i];
+                }
+            }
+            float *yp = yr + (int64_t)r * W + 4 * b0;
+            int n4 = 4 * nb;
+            if (!e->on) {
+                memcpy(yp, row, sizeof(float) * (size_t)n4);
+            } else if (e->noise) {
+                const float *np = e->noise + (int64_t)r * W + 4 * b0;
+#pragma omp simd
+                for (int j = 0; j < n4; j++) {
+                    yp[j] =
+                        op_modconv_out_f(row[j], e->d, e->ns * np[j], e->bias, e->gain, e->clamp);
+                }
+            } else {
+#pragma omp simd
+                for (int j = 0; j < n4; j++) {
+                    yp[j] = op_modconv_out_f(row[j], e->d, 0.0f, e->bias, e->gain, e->clamp);
                 }
             }
         }
@@ -208,21 +243,24 @@ static void wino4_gsrc_run(float *vc, size_t vk, int64_t t, const float *xn, int
                            int tx1)
 {
     const float *r = xn + (int64_t)py * W;
-    float buf[WB][36];
+    float d[16 * WB], v[36 * WB];
     for (int b0 = tx0; b0 < tx1; b0 += WB) {
         int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
-        for (int i = 0; i < nb; i++) {
-            float d[16];
-            const float *ri = r + 4 * (b0 + i);
-            for (int a = 0; a < 4; a++) {
-                memcpy(d + a * 4, ri + (int64_t)a * W, 4 * sizeof(float));
+        for (int a = 0; a < 4; a++) {
+            const float *ra = r + (int64_t)a * W + 4 * b0;
+            for (int i = 0; i < nb; i++) {
+                for (int q = 0; q < 4; q++) {
+                    d[(a * 4 + q) * WB + i] = ra[4 * i + q];
+                }
             }
-            op_wino4_grad_in(d, buf[i]);
         }
+        WINO_2D_BLOCK(op_wino4_a1, 4, 6, d, v, nb);
         float *dst = vc + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, dst += vk) {
+            const float *vk_ = v + k * WB;
+#pragma omp simd
             for (int i = 0; i < nb; i++) {
-                dst[i] = buf[i][k];
+                dst[i] = vk_[i];
             }
         }
     }
@@ -234,26 +272,27 @@ static void wino4_gsrc_run(float *vc, size_t vk, int64_t t, const float *xn, int
 static void wino4_gres_run(float *xn, int H, int W, int ty, const float *mo, size_t mk, int64_t t,
                            int tx0, int tx1)
 {
-    float buf[WB][36];
+    float m[36 * WB], out[36 * WB];
     int y0 = 4 * ty - 1;
     int a0 = y0 < 0 ? -y0 : 0, a1 = y0 + 6 > H ? H - y0 : 6;
     for (int b0 = tx0; b0 < tx1; b0 += WB) {
         int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
         const float *src = mo + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, src += mk) {
+            float *mk_ = m + k * WB;
+#pragma omp simd
             for (int i = 0; i < nb; i++) {
-                buf[i][k] = src[i];
+                mk_[i] = src[i];
             }
         }
+        WINO_2D_BLOCK(op_wino4_b1, 6, 6, m, out, nb);
         for (int i = 0; i < nb; i++) {
-            float out[36];
-            op_wino4_grad_out(buf[i], out);
             int x0 = 4 * (b0 + i) - 1;
             int q0 = x0 < 0 ? -x0 : 0, q1 = x0 + 6 > W ? W - x0 : 6;
             for (int a = a0; a < a1; a++) {
                 float *row = xn + (int64_t)(y0 + a) * W + x0;
                 for (int q = q0; q < q1; q++) {
-                    row[q] += out[a * 6 + q];
+                    row[q] += out[(a * 6 + q) * WB + i];
                 }
             }
         }
