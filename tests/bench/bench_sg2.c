@@ -11,7 +11,8 @@
  * GFLOP/s counts 2 flops per multiply-add of the forward (sg2_model_synthesis_macs, direct
  * convolution) and twice that for forward+backward (the backward's input-gradient
  * convolutions cost as much as the forward's, spec 6.10): an effective rate, since the
- * 3x3 convolutions actually run as Winograd F(2x2,3x3) with 2.25x fewer multiplications.
+ * 3x3 convolutions actually run as Winograd F(4x4,3x3) (F(2x2,3x3) below 16x16) with 4x
+ * (2.25x) fewer multiplications.
  */
 #include <omp.h>
 #include <stdio.h>

@@ -80,22 +80,22 @@ row() { # label file batch mode rounds iters warmup
 "$BIN" make "$TMP/g64.safetensors" 64 16384 512 1 || exit 1
 for b in 1 8; do
     for mode in fwd fwdbwd; do
-        row "R=64 ADA-auto 16384/512" "$TMP/g64.safetensors" $b $mode 2 1 1
+        row "R=64 ADA-auto 16384/512" "$TMP/g64.safetensors" $b $mode 4 3 1
     done
 done
 if [ "${SG2_BENCH_QUICK:-0}" != 1 ]; then
     "$BIN" make "$TMP/g256.safetensors" 256 32768 512 1 || exit 1
     for b in 1 8; do
         for mode in fwd fwdbwd; do
-            row "R=256 config-f 32768/512" "$TMP/g256.safetensors" $b $mode 2 1 0
+            row "R=256 config-f 32768/512" "$TMP/g256.safetensors" $b $mode 3 1 0
         done
     done
     rm -f "$TMP/g256.safetensors"
     "$BIN" make "$TMP/g1024.safetensors" 1024 32768 512 1 || exit 1
     row "R=1024 config-f 32768/512" "$TMP/g1024.safetensors" 1 fwd 2 1 0
 fi
-echo "   (best ms per image of alternating runs: 2 rounds of 1 warm-up + 1 timed run at R=64,"
-echo "    2 rounds of 1 run at R=256 and 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x direct-"
+echo "   (best ms per image of alternating runs: 4 rounds of 1 warm-up + 3 timed runs at R=64,"
+echo "    3 rounds of 1 run at R=256, 2 at 1024; ratio = pytorch / latentmill; GFLOP/s = 2 x direct-"
 echo "    convolution MACs per image (x2 for fwd+bwd) / latentmill's time, an effective rate since"
 echo "    the 3x3 convs run as Winograd F(4x4,3x3) and F(2x2,3x3); %sgemm against the sgemm line; lm cpu ms ="
 echo "    latentmill's process CPU time per image, all threads: compare with its wall time to see"
