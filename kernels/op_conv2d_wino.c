@@ -112,6 +112,18 @@ static void patch_add(float *xn, int H, int W, const float *d, int s, int py, in
  * position. Only the gathers from and scatters to the image planes are strided. */
 #define WB 16
 
+/* Copy n <= WB floats; the full-block case is a fixed-size copy (a few vector moves:
+ * GCC turns the variable-length loop into `rep movsq`, whose start-up cost dominated
+ * these 64-byte copies). */
+static inline void wb_copy(float *dst, const float *src, int n)
+{
+    if (n == WB) {
+        memcpy(dst, src, WB * sizeof(float));
+    } else {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+    }
+}
+
 /* out [p*p][WB] = T in T^T for in [n*n][WB], T the 1-D transform fn, over nb lanes. */
 #define WINO_2D_BLOCK(fn, n, p, in, out, nb)                                                       \
     do {                                                                                           \
@@ -201,11 +213,7 @@ static void wino4_res_run(float *yr, int W, const float *mo, size_t mk, int64_t 
         int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
         const float *src = mo + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, src += mk) {
-            float *mk_ = m + k * WB;
-#pragma omp simd
-            for (int i = 0; i < nb; i++) {
-                mk_[i] = src[i];
-            }
+            wb_copy(m + k * WB, src, nb);
         }
         WINO_2D_BLOCK(op_wino4_at1, 6, 4, m, out, nb);
         for (int r = 0; r < 4; r++) {
@@ -257,11 +265,7 @@ static void wino4_gsrc_run(float *vc, size_t vk, int64_t t, const float *xn, int
         WINO_2D_BLOCK(op_wino4_a1, 4, 6, d, v, nb);
         float *dst = vc + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, dst += vk) {
-            const float *vk_ = v + k * WB;
-#pragma omp simd
-            for (int i = 0; i < nb; i++) {
-                dst[i] = vk_[i];
-            }
+            wb_copy(dst, v + k * WB, nb);
         }
     }
 }
@@ -279,11 +283,7 @@ static void wino4_gres_run(float *xn, int H, int W, int ty, const float *mo, siz
         int nb = tx1 - b0 < WB ? tx1 - b0 : WB;
         const float *src = mo + t + (b0 - tx0);
         for (int k = 0; k < 36; k++, src += mk) {
-            float *mk_ = m + k * WB;
-#pragma omp simd
-            for (int i = 0; i < nb; i++) {
-                mk_[i] = src[i];
-            }
+            wb_copy(m + k * WB, src, nb);
         }
         WINO_2D_BLOCK(op_wino4_b1, 6, 6, m, out, nb);
         for (int i = 0; i < nb; i++) {
