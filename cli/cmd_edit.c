@@ -3,7 +3,6 @@
  * the mapping network), optionally moved along a direction, to PNG. Thin driver over
  * models/stylegan2.h; the latent layouts are those `invert` writes.
  */
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 #include "shared/lm_img.h"
 #include "shared/lm_mt19937.h"
 #include "shared/lm_npy.h"
+#include "shared/lm_seeds.h"
 
 static const char *usage_text =
     "usage: latentmill edit (LATENT.npy | --seed S) --generator G.safetensors --png OUT.png\n"
@@ -89,17 +89,19 @@ int cmd_edit(int argc, char **argv)
         } else if (strcmp(a, "--png") == 0 && val) {
             png = argv[++i];
         } else if (strcmp(a, "--seed") == 0 && val) {
-            char *end = NULL;
-            const char *sv = argv[++i];
-            errno = 0;
-            unsigned long long v = strtoull(sv, &end, 10);
-            if (errno != 0 || end == sv || *end != '\0' || sv[0] == '-' || v > 4294967295ULL) {
-                fprintf(stderr,
-                        "latentmill edit: --seed needs an integer in 0..4294967295 (got '%s')\n",
-                        sv);
+            /* One seed, by the rules of `generate --seeds` (shared/lm_seeds.h). */
+            uint32_t *sl = NULL;
+            size_t ns = 0;
+            lm_err serr = {0};
+            int src = lm_seeds_parse(argv[++i], &sl, &ns, &serr);
+            if (src != 0 || ns != 1) {
+                fprintf(stderr, "latentmill edit: --seed: %s\n",
+                        src != 0 ? lm_err_msg(&serr, src) : "give one seed, not a list");
+                free(sl);
                 return LM_EXIT_USAGE;
             }
-            seed = (uint64_t)v;
+            seed = sl[0];
+            free(sl);
             have_seed = 1;
         } else if (strcmp(a, "--direction") == 0 && val) {
             dir = argv[++i];

@@ -16,10 +16,6 @@
 #include "kernels/op_modconv_math.h"
 #include "kernels/op_winograd_math.h"
 
-#ifndef WINO_K_PARALLEL
-#define WINO_K_PARALLEL 1
-#endif
-
 size_t op_conv2d_wino_weight_size(int Cout, int Cin, int m)
 {
     return (size_t)(m + 2) * (m + 2) * Cout * Cin;
@@ -338,20 +334,19 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                 int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
                 const float *xn = xc + p.n * plane;
                 float sc = f && f->s ? f->s[(size_t)p.n * Cs + c] : 1.0f;
-                int ilo = lo, ihi = lo; /* tiles handled by the vectorised path */
-                if (!grad && m == 4 && 4 * p.ty - 1 >= 0 && 4 * p.ty + 5 <= H) {
-                    ilo = lo < 1 ? 1 : lo;
-                    ihi = hi < tw - 1 ? hi : tw - 1;
-                    if (ihi < ilo) {
-                        ilo = ihi = lo;
-                    }
-                }
+                /* F(4x4) tiles go through the tile-row runs: all of them backward (the
+                 * 4x4 dy patches never cross the border), the interior ones forward.
+                 * The rest (F(2x2), forward border tiles) one by one below. */
+                int ilo = lo, ihi = lo;
                 if (grad && m == 4) {
-                    ilo = lo; /* 4x4 patches of dy never cross the border */
                     ihi = hi;
                     wino4_gsrc_run(vc, vk, t, xn, W, 4 * p.ty, lo, hi);
-                } else if (ihi > ilo) {
-                    wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi, sc);
+                } else if (m == 4 && 4 * p.ty - 1 >= 0 && 4 * p.ty + 5 <= H) {
+                    ilo = lo < 1 ? 1 : lo;
+                    ihi = hi < tw - 1 ? hi : tw - 1;
+                    if (ihi > ilo) {
+                        wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi, sc);
+                    }
                 }
                 for (int tx = lo; tx < hi; tx++) {
                     if (tx >= ilo && tx < ihi) {
@@ -366,12 +361,8 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                             op_wino4_input(d, v);
                         }
                     } else {
-                        patch_read(d, m, xn, H, W, m * p.ty, m * tx);
-                        if (m == 2) {
-                            op_wino2_grad_in(d, v);
-                        } else {
-                            op_wino4_grad_in(d, v);
-                        }
+                        patch_read(d, 2, xn, H, W, 2 * p.ty, 2 * tx);
+                        op_wino2_grad_in(d, v);
                     }
                     for (int k = 0; k < K; k++) {
                         vc[k * vk + t + (tx - lo)] = v[k] * sc;
@@ -387,7 +378,7 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
          * within a parallel region); threading each GEMM instead costs a fork/join and a
          * split packing of U[k] per call, which dominates when nt is small (batch 1). */
         size_t up = (size_t)Cs * Cd;
-#pragma omp parallel for schedule(dynamic, 1) if (WINO_K_PARALLEL)
+#pragma omp parallel for schedule(dynamic, 1)
         for (int k = 0; k < K; k++) {
             op_sgemm(grad, 0, Cd, (int)nt, Cs, 1.0f, U + (size_t)k * up, grad ? Cd : Cs,
                      V + (size_t)k * Cs * nt, (int)nt, 0.0f, M + (size_t)k * Cd * nt, (int)nt);
@@ -422,6 +413,7 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                 }
                 continue;
             }
+            /* F(2x2), one tile at a time. */
             for (int64_t t = 0; t < nt; t++, tile_next(&p, th, tw)) {
                 float mm[36], out[36];
                 for (int k = 0; k < K; k++) {
@@ -439,12 +431,8 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                         }
                     }
                 } else {
-                    if (m == 2) {
-                        op_wino2_grad_out(mm, out);
-                    } else {
-                        op_wino4_grad_out(mm, out);
-                    }
-                    patch_add(yn, H, W, out, a, m * p.ty - 1, m * p.tx - 1);
+                    op_wino2_grad_out(mm, out);
+                    patch_add(yn, H, W, out, 4, 2 * p.ty - 1, 2 * p.tx - 1);
                 }
             }
         }
