@@ -168,6 +168,40 @@ static void wino4_src_run(float *vc, size_t vk, int64_t t, const float *xn, int 
     }
 }
 
+/* Tiles per padded strip below: 6 x (4 * STRIP_TILES + 2) floats on the stack. */
+#define STRIP_TILES 256
+
+/* Forward F(4x4) source transform of tiles lo <= tx < hi of tile row ty, borders
+ * included: the 6 input rows 4ty-1..4ty+4, columns 4lo-1..4hi, are first copied into a
+ * zero-padded strip (up to STRIP_TILES tiles at a time), so that every tile goes through
+ * the vectorised run. */
+static void wino4_src_row(float *vc, size_t vk, int64_t t, const float *xn, int H, int W, int ty,
+                          int lo, int hi, float sc)
+{
+    float strip[6 * (4 * STRIP_TILES + 2)];
+    for (int l0 = lo; l0 < hi; l0 += STRIP_TILES) {
+        int l1 = hi - l0 < STRIP_TILES ? hi : l0 + STRIP_TILES;
+        int sw = 4 * (l1 - l0) + 2, c0 = 4 * l0 - 1;
+        int q0 = c0 < 0 ? -c0 : 0, q1 = c0 + sw > W ? W - c0 : sw;
+        for (int a = 0; a < 6; a++) {
+            float *srow = strip + (size_t)a * sw;
+            int yy = 4 * ty - 1 + a;
+            if (yy < 0 || yy >= H) {
+                memset(srow, 0, sizeof(float) * (size_t)sw);
+                continue;
+            }
+            for (int q = 0; q < q0; q++) {
+                srow[q] = 0.0f;
+            }
+            memcpy(srow + q0, xn + (int64_t)yy * W + c0 + q0, sizeof(float) * (size_t)(q1 - q0));
+            for (int q = q1; q < sw; q++) {
+                srow[q] = 0.0f;
+            }
+        }
+        wino4_src_run(vc, vk, t + (l0 - lo), strip + 1, sw, 0, 0, l1 - l0, sc);
+    }
+}
+
 /* Forward F(4x4) result transform of tiles tx0 <= tx < tx1 of one tile row (4 output rows
  * from yr), products at column t + tx - tx0 of M[k][o] (mo = M[0][o], k stride mk). */
 typedef struct epi_row {
@@ -334,32 +368,25 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
                 int lo = p.tx, hi = tw - lo < nt - t ? tw : lo + (int)(nt - t);
                 const float *xn = xc + p.n * plane;
                 float sc = f && f->s ? f->s[(size_t)p.n * Cs + c] : 1.0f;
-                /* F(4x4) tiles go through the tile-row runs: all of them backward (the
-                 * 4x4 dy patches never cross the border), the interior ones forward.
-                 * The rest (F(2x2), forward border tiles) one by one below. */
-                int ilo = lo, ihi = lo;
-                if (grad && m == 4) {
-                    ihi = hi;
-                    wino4_gsrc_run(vc, vk, t, xn, W, 4 * p.ty, lo, hi);
-                } else if (m == 4 && 4 * p.ty - 1 >= 0 && 4 * p.ty + 5 <= H) {
-                    ilo = lo < 1 ? 1 : lo;
-                    ihi = hi < tw - 1 ? hi : tw - 1;
-                    if (ihi > ilo) {
-                        wino4_src_run(vc, vk, t + (ilo - lo), xn, W, 4 * p.ty - 1, ilo, ihi, sc);
+                /* F(4x4) tiles go through the tile-row runs: backward directly (the 4x4
+                 * dy patches never cross the border), forward through a zero-padded
+                 * strip. F(2x2) tiles one by one below. */
+                if (m == 4) {
+                    if (grad) {
+                        wino4_gsrc_run(vc, vk, t, xn, W, 4 * p.ty, lo, hi);
+                    } else {
+                        wino4_src_row(vc, vk, t, xn, H, W, p.ty, lo, hi, sc);
                     }
+                    t += hi - lo;
+                    p.tx = tw - 1;
+                    tile_next(&p, th, tw);
+                    continue;
                 }
                 for (int tx = lo; tx < hi; tx++) {
-                    if (tx >= ilo && tx < ihi) {
-                        continue;
-                    }
                     float d[36], v[36];
                     if (!grad) {
                         patch_read(d, a, xn, H, W, m * p.ty - 1, m * tx - 1);
-                        if (m == 2) {
-                            op_wino2_input(d, v);
-                        } else {
-                            op_wino4_input(d, v);
-                        }
+                        op_wino2_input(d, v);
                     } else {
                         patch_read(d, 2, xn, H, W, 2 * p.ty, 2 * tx);
                         op_wino2_grad_in(d, v);

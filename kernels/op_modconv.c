@@ -134,14 +134,25 @@ void op_modconv_out_backward(float *dc, float *dd, float *dnoise, const float *d
         const float *gp = dy + on * P, *yp = y + on * P;
         const float *np = noise ? noise + n * noise_nstride : NULL;
         float *cp = dc + on * P;
+        /* Branch-free so that it vectorises: where du = 0 (clamped) the product is 0 * a
+         * finite c. The sum runs in double, in an order fixed by the compiled code. */
         double acc = 0.0;
-        for (int64_t p = 0; p < P; p++) {
-            float du = gp[p] * op_bias_act_dydv(yp[p], 1, gain, clamp);
-            if (du != 0.0f) {
+        if (np) {
+#pragma omp simd reduction(+ : acc)
+            for (int64_t p = 0; p < P; p++) {
+                float du = gp[p] * op_bias_act_dydv(yp[p], 1, gain, clamp);
                 float v = op_bias_act_inv(yp[p], 1, gain);
-                acc += (double)du * op_modconv_c_from_v(v, b, np ? ns * np[p] : 0.0f, dn);
+                acc += (double)(du * op_modconv_c_from_v(v, b, ns * np[p], dn));
+                cp[p] = du * dn;
             }
-            cp[p] = du * dn;
+        } else {
+#pragma omp simd reduction(+ : acc)
+            for (int64_t p = 0; p < P; p++) {
+                float du = gp[p] * op_bias_act_dydv(yp[p], 1, gain, clamp);
+                float v = op_bias_act_inv(yp[p], 1, gain);
+                acc += (double)(du * op_modconv_c_from_v(v, b, 0.0f, dn));
+                cp[p] = du * dn;
+            }
         }
         dd[(size_t)n * Cout + o] = (float)acc;
     }

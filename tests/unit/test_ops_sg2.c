@@ -186,6 +186,8 @@ static void test_conv2d_winograd(void **state)
         {.m = 4, .N = 2, .Cin = 5, .Cout = 3, .H = 4, .W = 4},
         {.m = 4, .N = 3, .Cin = 4, .Cout = 6, .H = 12, .W = 8},
         {.m = 4, .N = 1, .Cin = 7, .Cout = 2, .H = 16, .W = 16},
+        /* 258 tiles per row: the forward padded strip goes in two pieces. */
+        {.m = 4, .N = 2, .Cin = 2, .Cout = 3, .H = 8, .W = 1032},
     };
     int ok = 1;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
