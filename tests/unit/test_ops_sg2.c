@@ -7,6 +7,7 @@
  * finite differences 2e-3 of the largest gradient (step 1e-2 on float32 forwards;
  * linear ops have no truncation error, so the bound is float round-off / step).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include "kernels/op_conv2d.h"
 #include "kernels/op_conv2d_wino.h"
 #include "kernels/op_fc.h"
+#include "kernels/op_gemm.h"
 #include "kernels/op_modconv.h"
 #include "kernels/op_pixnorm.h"
 #include "kernels/op_upconv2d.h"
@@ -259,6 +261,60 @@ static void test_conv2d_winograd(void **state)
         ok &= fd_check(what, c.x, nx, dx, wino_loss, &c, 1e-2f, TOL_FD, 60);
         free(w), free(c.x), free(c.g), free(c.y), free(c.U), free(c.scratch), free(s2);
         free(ref), free(dx), free(dref);
+    }
+    assert_true(ok);
+}
+
+/* ---------------------------------------------------------------- op_sgemm */
+
+/* op_sgemm against a literal triple loop in double, for every transpose pair, with
+ * padded row strides, beta 0 (C starts as NaN: it must be ignored) and beta 1; the shapes
+ * include M = 1 and N = 1, which op_sgemm hands to sgemv. */
+static void test_sgemm(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{1, 7, 5}, {6, 1, 9}, {1, 1, 4}, {4, 6, 3}, {1, 300, 257}};
+    int ok = 1;
+    uint64_t rng = 99;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                for (int bi = 0; bi < 2; bi++) {
+                    float beta = (float)bi;
+                    int lda = (ta ? M : K) + 2, ldb = (tb ? K : N) + 3, ldc = N + 1;
+                    float *A = randn((int64_t)(ta ? K : M) * lda, &rng, 1.0f);
+                    float *B = randn((int64_t)(tb ? N : K) * ldb, &rng, 1.0f);
+                    float *C = randn((int64_t)M * ldc, &rng, 1.0f);
+                    float *ref = malloc(sizeof(float) * (size_t)M * N);
+                    for (int i = 0; i < M; i++) {
+                        for (int j = 0; j < N; j++) {
+                            double acc = 0.0;
+                            for (int k = 0; k < K; k++) {
+                                double a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                                double b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                                acc += a * b;
+                            }
+                            ref[(size_t)i * N + j] =
+                                (float)(0.5 * acc + (bi ? C[(size_t)i * ldc + j] : 0.0));
+                            if (!bi) {
+                                C[(size_t)i * ldc + j] = NAN;
+                            }
+                        }
+                    }
+                    op_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C, ldc);
+                    float *got = malloc(sizeof(float) * (size_t)M * N);
+                    for (int i = 0; i < M; i++) {
+                        memcpy(got + (size_t)i * N, C + (size_t)i * ldc, sizeof(float) * N);
+                    }
+                    char what[80];
+                    snprintf(what, sizeof what, "sgemm %dx%dx%d ta %d tb %d beta %d", M, N, K, ta,
+                             tb, bi);
+                    ok &= sg2_check_tensor(what, got, ref, (int64_t)M * N, TOL_FWD);
+                    free(A), free(B), free(C), free(ref), free(got);
+                }
+            }
+        }
     }
     assert_true(ok);
 }
@@ -672,7 +728,8 @@ static void test_modconv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d),   cmocka_unit_test(test_conv2d_winograd),
+        cmocka_unit_test(test_sgemm),    cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_upconv2d), cmocka_unit_test(test_upfirdn2d),
         cmocka_unit_test(test_bias_act), cmocka_unit_test(test_fc_pixnorm),
         cmocka_unit_test(test_modconv),
