@@ -69,6 +69,53 @@ void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs
     }
 }
 
+/* Per-sample weight ws[o, i] = w[o, i] * s[n, i]. */
+static void fold_styles(float *ws, const float *w, const float *sn, int Cin, int Cout)
+{
+    for (int o = 0; o < Cout; o++) {
+        for (int i = 0; i < Cin; i++) {
+            ws[(size_t)o * Cin + i] = w[(size_t)o * Cin + i] * sn[i];
+        }
+    }
+}
+
+void op_modconv1x1_forward(float *y, const float *x, const float *w, const float *s, int Cin,
+                           int Cout, int N, int64_t P, float *tmp)
+{
+    int ld = (int)(N * P);
+    for (int n = 0; n < N; n++) {
+        fold_styles(tmp, w, s + (size_t)n * Cin, Cin, Cout);
+        op_sgemm(0, 0, Cout, (int)P, Cin, 1.0f, tmp, Cin, x + n * P, ld, 0.0f, y + n * P, ld);
+    }
+}
+
+void op_modconv1x1_backward(float *dx, int accumulate, float *ds, const float *dy, const float *x,
+                            const float *w, const float *s, int Cin, int Cout, int N, int64_t P,
+                            float *tmp)
+{
+    int ld = (int)(N * P);
+    float *G = tmp + (size_t)Cout * Cin;
+    for (int n = 0; n < N; n++) {
+        const float *sn = s + (size_t)n * Cin;
+        if (dx) {
+            fold_styles(tmp, w, sn, Cin, Cout);
+            op_sgemm(1, 0, Cin, (int)P, Cout, 1.0f, tmp, Cin, dy + n * P, ld,
+                     accumulate ? 1.0f : 0.0f, dx + n * P, ld);
+        }
+        if (ds) {
+            /* G[o, i] = sum_p dy[o, n, p] x[i, n, p] */
+            op_sgemm(0, 1, Cout, Cin, (int)P, 1.0f, dy + n * P, ld, x + n * P, ld, 0.0f, G, Cin);
+            for (int i = 0; i < Cin; i++) {
+                double acc = 0.0;
+                for (int o = 0; o < Cout; o++) {
+                    acc += (double)w[(size_t)o * Cin + i] * G[(size_t)o * Cin + i];
+                }
+                ds[(size_t)n * Cin + i] = (float)acc;
+            }
+        }
+    }
+}
+
 void op_demod_forward(float *d, const float *s, const float *Q, int N, int Cin, int Cout,
                       float *tmp)
 {

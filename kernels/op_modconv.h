@@ -20,6 +20,17 @@ void op_modulate_forward(float *xs, const float *x, const float *s, int C, int N
 void op_modulate_backward(float *dx, int accumulate, float *ds, const float *dxs, const float *x,
                           const float *s, int C, int N, int64_t P);
 
+/* Modulated 1x1 conv without demodulation (toRGB), the styles folded into a per-sample
+ * copy of the weight instead of a modulated copy of x:
+ *   y[o, n, p] = sum_i w[o, i] s[n, i] x[i, n, p]; w [Cout, Cin]; tmp: Cout*Cin floats. */
+void op_modconv1x1_forward(float *y, const float *x, const float *w, const float *s, int Cin,
+                           int Cout, int N, int64_t P, float *tmp);
+/* Its backward: dx[i, n, p] (+)= s[n, i] sum_o w[o, i] dy[o, n, p] (accumulate != 0: add);
+ * ds[n, i] = sum_o w[o, i] sum_p dy[o, n, p] x[i, n, p] (overwrite).
+ * tmp: 2*Cout*Cin floats. */
+void op_modconv1x1_backward(float *dx, int accumulate, float *ds, const float *dy, const float *x,
+                            const float *w, const float *s, int Cin, int Cout, int N, int64_t P,
+                            float *tmp);
 /* d[n, o] = (sum_i s[n,i]^2 Q[o,i] + 1e-8)^(-1/2). tmp: N*Cin floats. */
 void op_demod_forward(float *d, const float *s, const float *Q, int N, int Cin, int Cout,
                       float *tmp);

@@ -46,7 +46,7 @@ struct sg2_ctx {
     float *xs;           /* modulated input; in backward: its gradient */
     float *conv_scratch; /* im2col / up-conv chunks */
     size_t n_conv;
-    float *small, *up_tmp, *gt;
+    float *small, *up_tmp, *gt, *rgb_tmp;
     float *gA, *gB, *gimgA, *gimgB, *ds, *dd;
     float *z, *zn, *fc[SG2_MAX_MAPPING], *gmA, *gmB;
 };
@@ -121,6 +121,7 @@ static size_t ctx_layout(sg2_ctx *c, float *base)
     c->conv_scratch = take(base, &off, mx_conv);
     c->n_conv = mx_conv;
     c->small = take(base, &off, 2 * B * mx_ch);
+    c->rgb_tmp = take(base, &off, 2 * Ci * mx_ch);
     c->up_tmp = take(base, &off, Ci * B * R * R / 2);
     c->gt = take(base, &off, Ci * B * R * R);
     c->gA = take(base, &off, mx_y);
@@ -311,9 +312,7 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             float g = 1.0f / sqrtf((float)L->cin);
             op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin, g / sqrtf((float)Wd),
                           g);
-            op_modulate_forward(ctx->xs, x, b->s, L->cin, n, P);
-            op_sgemm(0, 0, Ci, (int)(n * P), L->cin, 1.0f, L->weight, L->cin, ctx->xs, (int)(n * P),
-                     0.0f, b->y, (int)(n * P));
+            op_modconv1x1_forward(b->y, x, L->weight, b->s, L->cin, Ci, n, P, ctx->rgb_tmp);
             op_bias_act_forward(b->y, b->y, L->bias, 1, Ci, n * P, 0, 1.0f, clamp);
             float *im = ctx->img[L->block];
             size_t cnt = (size_t)Ci * n * P;
@@ -412,9 +411,8 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
         float *dwrow = dws + (size_t)L->ws_idx * Wd;
         if (L->kind == L_TORGB) {
             op_bias_act_backward(ctx->gt, gimg, b->y, (int64_t)Ci * n * P, 0, 1.0f, clamp);
-            op_sgemm(1, 0, L->cin, (int)(n * P), Ci, 1.0f, L->weight, L->cin, ctx->gt, (int)(n * P),
-                     0.0f, ctx->xs, (int)(n * P));
-            op_modulate_backward(gx, gx_valid, ctx->ds, ctx->xs, x_in, b->s, L->cin, n, P);
+            op_modconv1x1_backward(gx, gx_valid, ctx->ds, ctx->gt, x_in, L->weight, b->s, L->cin,
+                                   Ci, n, P, ctx->rgb_tmp);
             gx_valid = 1;
             float g = 1.0f / sqrtf((float)L->cin);
             op_fc_backward(dwrow, ldws, 1.0f, ctx->ds, L->aff_w, n, Wd, L->cin,

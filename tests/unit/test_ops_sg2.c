@@ -725,6 +725,42 @@ static void test_modconv(void **state)
     assert_true(ok);
 }
 
+/* The toRGB 1x1 modulated conv (styles folded into per-sample weights) against the
+ * separate passes it replaces: modulate x, one shared-weight sgemm; backward: sgemm with
+ * w^T, then op_modulate_backward. dx written and accumulated. */
+static void test_modconv1x1(void **state)
+{
+    (void)state;
+    uint64_t rng = 23;
+    int N = 3, Cin = 9, Cout = 3;
+    int64_t P = 37, nx = (int64_t)Cin * N * P, ny = (int64_t)Cout * N * P;
+    float *x = randn(nx, &rng, 1.0f), *s = randn(N * Cin, &rng, 1.0f);
+    float *w = randn(Cout * Cin, &rng, 1.0f), *g = randn(ny, &rng, 1.0f);
+    float *xs = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny);
+    float *ref = malloc(sizeof(float) * ny), *tmp = malloc(sizeof(float) * 2 * Cout * Cin);
+    float *dx = randn(nx, &rng, 1.0f), *dref = malloc(sizeof(float) * nx);
+    float *ds = malloc(sizeof(float) * N * Cin), *dsref = malloc(sizeof(float) * N * Cin);
+    int ok = 1;
+    op_modulate_forward(xs, x, s, Cin, N, P);
+    op_sgemm(0, 0, Cout, (int)(N * P), Cin, 1.0f, w, Cin, xs, (int)(N * P), 0.0f, ref,
+             (int)(N * P));
+    op_modconv1x1_forward(y, x, w, s, Cin, Cout, N, P, tmp);
+    ok &= sg2_check_tensor("modconv1x1 forward", y, ref, ny, TOL_FWD);
+    for (int acc = 0; acc < 2; acc++) {
+        memcpy(dref, dx, sizeof(float) * nx);
+        op_sgemm(1, 0, Cin, (int)(N * P), Cout, 1.0f, w, Cin, g, (int)(N * P), 0.0f, xs,
+                 (int)(N * P));
+        op_modulate_backward(dref, acc, dsref, xs, x, s, Cin, N, P);
+        op_modconv1x1_backward(dx, acc, ds, g, x, w, s, Cin, Cout, N, P, tmp);
+        ok &= sg2_check_tensor(acc ? "modconv1x1 dx (accumulate)" : "modconv1x1 dx", dx, dref, nx,
+                               TOL_FWD);
+        ok &= sg2_check_tensor("modconv1x1 ds", ds, dsref, N * Cin, TOL_FWD);
+    }
+    free(x), free(s), free(w), free(g), free(xs), free(y), free(ref), free(tmp), free(dx);
+    free(dref), free(ds), free(dsref);
+    assert_true(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -732,7 +768,7 @@ int main(void)
         cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_upconv2d), cmocka_unit_test(test_upfirdn2d),
         cmocka_unit_test(test_bias_act), cmocka_unit_test(test_fc_pixnorm),
-        cmocka_unit_test(test_modconv),
+        cmocka_unit_test(test_modconv), cmocka_unit_test(test_modconv1x1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
