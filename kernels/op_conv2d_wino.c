@@ -13,25 +13,41 @@
 #include <string.h>
 
 #include "kernels/op_gemm.h"
+#include "kernels/op_gemm_panel.h"
 #include "kernels/op_modconv_math.h"
 #include "kernels/op_winograd_math.h"
 
-size_t op_conv2d_wino_weight_size(int Cout, int Cin, int m)
+/* Floats per k: U[k] in layout 0; U[k] packed then U[k]^T packed in layout 1. */
+static size_t plane_size(int Cout, int Cin, int panels)
 {
-    return (size_t)(m + 2) * (m + 2) * Cout * Cin;
+    return panels ? op_panel_size(Cout, Cin) + op_panel_size(Cin, Cout) : (size_t)Cout * Cin;
 }
 
-void op_conv2d_wino_weight_prepare(float *U, const float *w, int Cout, int Cin, int m)
+size_t op_conv2d_wino_weight_size(int Cout, int Cin, int m, int panels)
+{
+    return (size_t)(m + 2) * (m + 2) * plane_size(Cout, Cin, panels);
+}
+
+void op_conv2d_wino_weight_prepare(float *U, const float *w, int Cout, int Cin, int m, int panels)
 {
     int K = (m + 2) * (m + 2);
-    size_t plane = (size_t)Cout * Cin;
-#pragma omp parallel for schedule(static) if (plane > 4096)
+    size_t plane = plane_size(Cout, Cin, panels), pf = op_panel_size(Cout, Cin);
+    if (panels) {
+        memset(U, 0, sizeof(float) * plane * K); /* the panels' padding rows */
+    }
+#pragma omp parallel for schedule(static) if ((size_t)Cout * Cin > 4096)
     for (int o = 0; o < Cout; o++) {
         for (int i = 0; i < Cin; i++) {
             float u[36];
             op_wino_weight(w + ((size_t)o * Cin + i) * 9, m, u);
             for (int k = 0; k < K; k++) {
-                U[k * plane + (size_t)o * Cin + i] = u[k];
+                float *Uk = U + k * plane;
+                if (panels) {
+                    Uk[op_panel_index(o, i, Cin)] = u[k];
+                    Uk[pf + op_panel_index(i, o, Cout)] = u[k];
+                } else {
+                    Uk[(size_t)o * Cin + i] = u[k];
+                }
             }
         }
     }
@@ -332,8 +348,8 @@ static void wino4_gres_run(float *xn, int H, int W, int ty, const float *mo, siz
 /* Forward (grad = 0): y[Cd] from x[Cs] with U[k] [Cd, Cs].
  * Backward (grad = 1): dx[Cd] from dy[Cs] with U[k]^T (U[k] is [Cs, Cd]); dx is zeroed
  * here and receives the overlapping tiles. */
-static void wino_run(float *y, const float *x, const float *U, int m, int grad, int N, int Cs,
-                     int Cd, int H, int W, const op_wino_fuse *f, float *scratch,
+static void wino_run(float *y, const float *x, const float *U, int m, int panels, int grad, int N,
+                     int Cs, int Cd, int H, int W, const op_wino_fuse *f, float *scratch,
                      size_t scratch_floats)
 {
     int a = m + 2, K = a * a;
@@ -345,6 +361,9 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
     }
     if (Tc > T) {
         Tc = T;
+    }
+    if (panels && Tc > OP_WINO_PANEL_TILES) {
+        Tc = OP_WINO_PANEL_TILES;
     }
     if (grad) {
 #pragma omp parallel for schedule(static) if ((int64_t)Cd * cstride > 65536)
@@ -404,11 +423,18 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
          * share out whole GEMMs (each one single-threaded inside: OpenBLAS does not fork
          * within a parallel region); threading each GEMM instead costs a fork/join and a
          * split packing of U[k] per call, which dominates when nt is small (batch 1). */
-        size_t up = (size_t)Cs * Cd;
+        size_t up = plane_size(grad ? Cs : Cd, grad ? Cd : Cs, panels);
+        size_t pb = panels && grad ? op_panel_size(Cs, Cd) : 0; /* U[k]^T after U[k] */
 #pragma omp parallel for schedule(dynamic, 1)
         for (int k = 0; k < K; k++) {
-            op_sgemm(grad, 0, Cd, (int)nt, Cs, 1.0f, U + (size_t)k * up, grad ? Cd : Cs,
-                     V + (size_t)k * Cs * nt, (int)nt, 0.0f, M + (size_t)k * Cd * nt, (int)nt);
+            const float *Vk = V + (size_t)k * Cs * nt;
+            float *Mk = M + (size_t)k * Cd * nt;
+            if (panels) {
+                op_panel_gemm(U + k * up + pb, Cd, (int)nt, Cs, Vk, (int)nt, Mk, (int)nt);
+            } else {
+                op_sgemm(grad, 0, Cd, (int)nt, Cs, 1.0f, U + k * up, grad ? Cd : Cs, Vk, (int)nt,
+                         0.0f, Mk, (int)nt);
+            }
         }
         /* Result transform: forward tiles write their own m x m block; backward tiles add
          * a x a blocks that overlap their neighbours (one thread per channel plane). */
@@ -466,21 +492,21 @@ static void wino_run(float *y, const float *x, const float *U, int m, int grad, 
     }
 }
 
-void op_conv2d_wino_forward(float *y, const float *x, const float *U, int m, int N, int Cin,
-                            int Cout, int H, int W, float *scratch, size_t scratch_floats)
+void op_conv2d_wino_forward(float *y, const float *x, const float *U, int m, int panels, int N,
+                            int Cin, int Cout, int H, int W, float *scratch, size_t scratch_floats)
 {
-    wino_run(y, x, U, m, 0, N, Cin, Cout, H, W, NULL, scratch, scratch_floats);
+    wino_run(y, x, U, m, panels, 0, N, Cin, Cout, H, W, NULL, scratch, scratch_floats);
 }
 
-void op_conv2d_wino_forward_fused(float *y, const float *x, const float *U, int m, int N, int Cin,
-                                  int Cout, int H, int W, const op_wino_fuse *f, float *scratch,
-                                  size_t scratch_floats)
+void op_conv2d_wino_forward_fused(float *y, const float *x, const float *U, int m, int panels,
+                                  int N, int Cin, int Cout, int H, int W, const op_wino_fuse *f,
+                                  float *scratch, size_t scratch_floats)
 {
-    wino_run(y, x, U, m, 0, N, Cin, Cout, H, W, f, scratch, scratch_floats);
+    wino_run(y, x, U, m, panels, 0, N, Cin, Cout, H, W, f, scratch, scratch_floats);
 }
 
-void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int m, int N, int Cin,
-                             int Cout, int H, int W, float *scratch, size_t scratch_floats)
+void op_conv2d_wino_backward(float *dx, const float *dy, const float *U, int m, int panels, int N,
+                             int Cin, int Cout, int H, int W, float *scratch, size_t scratch_floats)
 {
-    wino_run(dx, dy, U, m, 1, N, Cout, Cin, H, W, NULL, scratch, scratch_floats);
+    wino_run(dx, dy, U, m, panels, 1, N, Cout, Cin, H, W, NULL, scratch, scratch_floats);
 }

@@ -18,8 +18,8 @@ static void gemv(int trans, int rows, int cols, float alpha, const float *A, int
                 incx, beta, y, incy);
 }
 
-void op_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-              int lda, const float *B, int ldb, float beta, float *C, int ldc)
+void op_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) {
         return;
@@ -29,8 +29,8 @@ void op_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
      * demodulation, which read a 1 MB matrix each). */
     if (M == 1 && K > 0) {
         /* C[1 x N] = a op(B): op(B) is [K x N]; a is row 0 of op(A). */
-        gemv(!trans_b, trans_b ? N : K, trans_b ? K : N, alpha, B, ldb, A, trans_a ? lda : 1,
-             beta, C, 1);
+        gemv(!trans_b, trans_b ? N : K, trans_b ? K : N, alpha, B, ldb, A, trans_a ? lda : 1, beta,
+             C, 1);
         return;
     }
     if (N == 1 && K > 0) {
@@ -40,8 +40,7 @@ void op_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
         return;
     }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void op_blas_set_threads(int n)

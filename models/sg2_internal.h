@@ -20,12 +20,19 @@
 #ifndef SG2_WINO4_MIN_RES
 #define SG2_WINO4_MIN_RES 16
 #endif
+/* 3x3 convs up to this resolution keep their Winograd weights packed for op_panel_gemm
+ * (at batch 1 they have 4 to 64 tiles, where it beats OpenBLAS by 1.1-2x); the larger
+ * ones stay row-major for OpenBLAS (the packed form takes twice the memory). */
+#ifndef SG2_WINO_PANEL_MAX_RES
+#define SG2_WINO_PANEL_MAX_RES 32
+#endif
 
 enum layer_kind { L_CONV1 = 0, L_CONV0 = 1, L_TORGB = 2 };
 
 typedef struct sg2__layer {
     int kind, res, in_res, cin, cout, ws_idx, noise_idx, block;
-    int wino_m; /* conv1: Winograd tile size, 2 or 4 */
+    int wino_m;      /* conv1: Winograd tile size, 2 or 4 */
+    int wino_panels; /* conv1: Winograd weight layout (op_conv2d_wino.h) */
     char name[SG2_NAME];
     size_t o_weight, o_bias, o_aff_w, o_aff_b, o_ns, o_noise; /* offsets into params */
     size_t o_q, o_wup, o_wino;                                /* offsets into derived */

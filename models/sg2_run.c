@@ -355,8 +355,9 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             /* Modulation and epilogue fused into the Winograd tile transforms. */
             op_wino_fuse fz = {b->s,     b->d,    b->noise_used, (long long)b->noise_stride,
                                L->ns[0], L->bias, SQRT2,         clamp};
-            op_conv2d_wino_forward_fused(b->y, x, L->wino, L->wino_m, n, L->cin, L->cout, L->res,
-                                         L->res, &fz, ctx->conv_scratch, ctx->n_conv);
+            op_conv2d_wino_forward_fused(b->y, x, L->wino, L->wino_m, L->wino_panels, n, L->cin,
+                                         L->cout, L->res, L->res, &fz, ctx->conv_scratch,
+                                         ctx->n_conv);
         } else {
             op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
             op_upconv2d_forward(b->y, ctx->xs, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
@@ -430,8 +431,8 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
         op_modconv_out_backward(gx, ctx->dd, dn, gx, b->y, b->d, b->noise_used, b->noise_stride,
                                 L->ns[0], L->bias, L->cout, n, P, SQRT2, clamp);
         if (L->kind == L_CONV1) {
-            op_conv2d_wino_backward(ctx->xs, gx, L->wino, L->wino_m, n, L->cin, L->cout, L->res,
-                                    L->res, ctx->conv_scratch, ctx->n_conv);
+            op_conv2d_wino_backward(ctx->xs, gx, L->wino, L->wino_m, L->wino_panels, n, L->cin,
+                                    L->cout, L->res, L->res, ctx->conv_scratch, ctx->n_conv);
         } else {
             op_upconv2d_backward(ctx->xs, gx, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
                                  ctx->conv_scratch, ctx->n_conv);

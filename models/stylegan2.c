@@ -319,8 +319,10 @@ static int model_plan(sg2_model *m)
                     m->n_derived += (size_t)L->cout * 9 * L->cin;
                 } else {
                     L->wino_m = L->res >= SG2_WINO4_MIN_RES ? 4 : 2;
+                    L->wino_panels = L->res <= SG2_WINO_PANEL_MAX_RES;
                     L->o_wino = m->n_derived;
-                    m->n_derived += op_conv2d_wino_weight_size(L->cout, L->cin, L->wino_m);
+                    m->n_derived +=
+                        op_conv2d_wino_weight_size(L->cout, L->cin, L->wino_m, L->wino_panels);
                 }
             }
             li++;
@@ -363,7 +365,8 @@ static void model_bind(sg2_model *m)
                 L->wup = wup;
             } else {
                 float *u = m->derived + L->o_wino;
-                op_conv2d_wino_weight_prepare(u, L->weight, L->cout, L->cin, L->wino_m);
+                op_conv2d_wino_weight_prepare(u, L->weight, L->cout, L->cin, L->wino_m,
+                                              L->wino_panels);
                 L->wino = u;
             }
         }

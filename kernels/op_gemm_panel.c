@@ -1,0 +1,205 @@
+/* op_gemm_panel.c - pre-packed few-column matrix products (see op_gemm_panel.h). */
+#include "kernels/op_gemm_panel.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PANEL_X86 1
+#endif
+
+#define PR OP_PANEL_ROWS
+/* Columns per register block: 16 rows (2 vectors of 8) x 6 columns = 12 accumulators. */
+#define PC 6
+
+size_t op_panel_size(int M, int K)
+{
+    return (size_t)(M + PR - 1) / PR * PR * (size_t)K;
+}
+
+void op_panel_pack(float *P, const float *A, int M, int K, int trans)
+{
+    memset(P, 0, sizeof(float) * op_panel_size(M, K));
+    for (int r = 0; r < M; r++) {
+        for (int k = 0; k < K; k++) {
+            P[op_panel_index(r, k, K)] = trans ? A[(size_t)k * M + r] : A[(size_t)r * K + k];
+        }
+    }
+}
+
+/* Write the 16 x jn block t (column-major: t[j][i]) to rows < rows of C. */
+static void store_block(float *C, int ldc, const float t[PC][PR], int rows, int jn)
+{
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < jn; j++) {
+            C[(size_t)i * ldc + j] = t[j][i];
+        }
+    }
+}
+
+void op_panel_gemm_portable(const float *P, int M, int N, int K, const float *B, int ldb, float *C,
+                            int ldc)
+{
+    for (int b = 0; b * PR < M; b++) {
+        int rows = M - b * PR < PR ? M - b * PR : PR;
+        const float *Pb = P + (size_t)b * K * PR;
+        for (int t0 = 0; t0 < N; t0 += PC) {
+            int jn = N - t0 < PC ? N - t0 : PC;
+            float t[PC][PR];
+            memset(t, 0, sizeof t);
+            for (int k = 0; k < K; k++) {
+                const float *pk = Pb + (size_t)k * PR, *bk = B + (size_t)k * ldb + t0;
+                for (int j = 0; j < jn; j++) {
+                    for (int i = 0; i < PR; i++) {
+                        t[j][i] += pk[i] * bk[j];
+                    }
+                }
+            }
+            store_block(C + (size_t)b * PR * ldc + t0, ldc, t, rows, jn);
+        }
+    }
+}
+
+#ifdef PANEL_X86
+/* One 16 x jn block over all K: two panel loads, jn broadcasts and 2 jn FMAs per k. jn is
+ * a constant at each call site below, so the unused accumulators drop out. */
+__attribute__((target("avx2,fma"))) static inline void
+block_avx2(const float *Pb, const float *B, int ldb, int K, float *C, int ldc, int rows, int jn)
+{
+    /* Twelve named accumulators: GCC keeps them in registers (an array of them spilled). */
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    for (int k = 0; k < K; k++) {
+        __m256 u0 = _mm256_loadu_ps(Pb + (size_t)k * PR);
+        __m256 u1 = _mm256_loadu_ps(Pb + (size_t)k * PR + 8);
+        const float *bk = B + (size_t)k * ldb;
+        __m256 v = _mm256_broadcast_ss(bk);
+        a0 = _mm256_fmadd_ps(u0, v, a0);
+        a1 = _mm256_fmadd_ps(u1, v, a1);
+        if (jn > 1) {
+            v = _mm256_broadcast_ss(bk + 1);
+            a2 = _mm256_fmadd_ps(u0, v, a2);
+            a3 = _mm256_fmadd_ps(u1, v, a3);
+        }
+        if (jn > 2) {
+            v = _mm256_broadcast_ss(bk + 2);
+            a4 = _mm256_fmadd_ps(u0, v, a4);
+            a5 = _mm256_fmadd_ps(u1, v, a5);
+        }
+        if (jn > 3) {
+            v = _mm256_broadcast_ss(bk + 3);
+            a6 = _mm256_fmadd_ps(u0, v, a6);
+            a7 = _mm256_fmadd_ps(u1, v, a7);
+        }
+        if (jn > 4) {
+            v = _mm256_broadcast_ss(bk + 4);
+            a8 = _mm256_fmadd_ps(u0, v, a8);
+            a9 = _mm256_fmadd_ps(u1, v, a9);
+        }
+        if (jn > 5) {
+            v = _mm256_broadcast_ss(bk + 5);
+            a10 = _mm256_fmadd_ps(u0, v, a10);
+            a11 = _mm256_fmadd_ps(u1, v, a11);
+        }
+    }
+    float t[PC][PR];
+    _mm256_storeu_ps(t[0], a0);
+    _mm256_storeu_ps(t[0] + 8, a1);
+    _mm256_storeu_ps(t[1], a2);
+    _mm256_storeu_ps(t[1] + 8, a3);
+    _mm256_storeu_ps(t[2], a4);
+    _mm256_storeu_ps(t[2] + 8, a5);
+    _mm256_storeu_ps(t[3], a6);
+    _mm256_storeu_ps(t[3] + 8, a7);
+    _mm256_storeu_ps(t[4], a8);
+    _mm256_storeu_ps(t[4] + 8, a9);
+    _mm256_storeu_ps(t[5], a10);
+    _mm256_storeu_ps(t[5] + 8, a11);
+    store_block(C, ldc, t, rows, jn);
+}
+
+/* Columns of B per superblock, and the largest K whose superblock is packed (on the
+ * stack: 6 x 4 x 512 floats = 48 KB). */
+#define SB (4 * PC)
+#define SB_MAXK 512
+
+/* B's columns t0..t0+SB-1 in column blocks of PC, [SB/PC][K][PC] (zero-padded), so that
+ * the broadcasts of each k step read one contiguous 24-byte run: with many columns, B's
+ * strided rows were what held the kernel below OpenBLAS. */
+static void pack_b(float *Bp, const float *B, int ldb, int K, int t0, int N)
+{
+    for (int j0 = 0; j0 < SB; j0 += PC) {
+        float *d = Bp + (size_t)(j0 / PC) * K * PC;
+        for (int k = 0; k < K; k++) {
+            for (int j = 0; j < PC; j++) {
+                int t = t0 + j0 + j;
+                d[(size_t)k * PC + j] = t < N ? B[(size_t)k * ldb + t] : 0.0f;
+            }
+        }
+    }
+}
+
+static void block_jn_avx2(const float *Pb, const float *Bt, int lb, int K, float *Cb, int ldc,
+                          int rows, int jn);
+
+__attribute__((target("avx2,fma"))) static void
+gemm_avx2(const float *P, int M, int N, int K, const float *B, int ldb, float *C, int ldc)
+{
+    /* Few columns (or a K too large for the stack copy): B is read in place. */
+    int packed = N > 2 * PC && K <= SB_MAXK;
+    float Bp[SB * SB_MAXK];
+    for (int s0 = 0; s0 < N; s0 += SB) {
+        int s1 = N - s0 < SB ? N : s0 + SB;
+        if (packed) {
+            pack_b(Bp, B, ldb, K, s0, N);
+        }
+        for (int b = 0; b * PR < M; b++) {
+            int rows = M - b * PR < PR ? M - b * PR : PR;
+            const float *Pb = P + (size_t)b * K * PR;
+            for (int t0 = s0; t0 < s1; t0 += PC) {
+                int jn = s1 - t0 < PC ? s1 - t0 : PC;
+                const float *Bt = packed ? Bp + (size_t)((t0 - s0) / PC) * K * PC : B + t0;
+                block_jn_avx2(Pb, Bt, packed ? PC : ldb, K, C + (size_t)b * PR * ldc + t0, ldc,
+                              rows, jn);
+            }
+        }
+    }
+}
+
+/* block_avx2 with jn a constant in each call. */
+__attribute__((target("avx2,fma"))) static void
+block_jn_avx2(const float *Pb, const float *Bt, int lb, int K, float *Cb, int ldc, int rows, int jn)
+{
+    switch (jn) {
+    case 6:
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 6);
+        break;
+    case 5:
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 5);
+        break;
+    case 4:
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 4);
+        break;
+    case 3:
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 3);
+        break;
+    case 2:
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 2);
+        break;
+    default:
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 1);
+        break;
+    }
+}
+#endif
+
+void op_panel_gemm(const float *P, int M, int N, int K, const float *B, int ldb, float *C, int ldc)
+{
+#ifdef PANEL_X86
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        gemm_avx2(P, M, N, K, B, ldb, C, ldc);
+        return;
+    }
+#endif
+    op_panel_gemm_portable(P, M, N, K, B, ldb, C, ldc);
+}
