@@ -1,6 +1,7 @@
 /* op_gemm_panel.c - pre-packed few-column matrix products (see op_gemm_panel.h). */
 #include "kernels/op_gemm_panel.h"
 
+#include <omp.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -202,4 +203,19 @@ void op_panel_gemm(const float *P, int M, int N, int K, const float *B, int ldb,
     }
 #endif
     op_panel_gemm_portable(P, M, N, K, B, ldb, C, ldc);
+}
+
+void op_panel_gemm_mt(const float *P, int M, int N, int K, const float *B, int ldb, float *C,
+                      int ldc)
+{
+    int np = (M + PR - 1) / PR;
+#pragma omp parallel if (np > 1 && (double)M * N * K > 1e6)
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int b0 = (int)((long long)np * id / nt), b1 = (int)((long long)np * (id + 1) / nt);
+        if (b1 > b0) {
+            int r0 = b0 * PR, r1 = b1 * PR < M ? b1 * PR : M;
+            op_panel_gemm(P + (size_t)r0 * K, r1 - r0, N, K, B, ldb, C + (size_t)r0 * ldc, ldc);
+        }
+    }
 }

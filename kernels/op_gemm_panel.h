@@ -35,6 +35,11 @@ void op_panel_pack(float *P, const float *A, int M, int K, int trans);
 /* C[M x N] (row stride ldc) = op(A) * B, B [K x N] (row stride ldb); P from op_panel_pack. */
 void op_panel_gemm(const float *P, int M, int N, int K, const float *B, int ldb, float *C, int ldc);
 
+/* op_panel_gemm with the row panels shared out among the OpenMP threads (call it outside
+ * a parallel region; same result as op_panel_gemm). */
+void op_panel_gemm_mt(const float *P, int M, int N, int K, const float *B, int ldb, float *C,
+                      int ldc);
+
 /* The portable kernel, whatever the CPU (op_panel_gemm without the AVX2 path; tests). */
 void op_panel_gemm_portable(const float *P, int M, int N, int K, const float *B, int ldb, float *C,
                             int ldc);

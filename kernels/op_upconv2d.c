@@ -1,6 +1,7 @@
 /*
  * op_upconv2d.c - up-sampling conv forward and input gradient (spec 3.7 A+B, 6.5).
- * Shapes: x, dx [Cin, N, h, w]; y, dy [Cout, N, 2h, 2w]; wup [Cout*9, Cin];
+ * Shapes: x, dx [Cin, N, h, w]; y, dy [Cout, N, 2h, 2w]; wup [Cout*9, Cin] (or its
+ * packed copies pk, when one chunk covers all Cout);
  * T, dT [oc, N, 2h+1, 2w+1] per chunk of oc output channels.
  * Forward:  cols = wup[chunk] * x;  T[o,n,2p+a,2q+b] += cols[o*9+a*3+b][n,p,q];  y = fir4(T).
  * Backward: dT = fir4^T(dy);  cols[o*9+a*3+b][n,p,q] = dT[o,n,2p+a,2q+b];  dx += wup^T cols.
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/op_gemm.h"
+#include "kernels/op_gemm_panel.h"
 #include "kernels/op_upfirdn2d.h"
 
 void op_upconv2d_weight_prepare(float *wup, const float *w, int Cout, int Cin)
@@ -22,6 +24,21 @@ void op_upconv2d_weight_prepare(float *wup, const float *w, int Cout, int Cin)
             }
         }
     }
+}
+
+/* The packed products stream the whole weight once per 24 columns: past about 96 columns
+ * OpenBLAS's blocking is the faster one. */
+#define UPCONV_PANEL_MAX_COLS 96
+
+size_t op_upconv2d_pack_size(int Cout, int Cin)
+{
+    return op_panel_size(Cout * 9, Cin) + op_panel_size(Cin, Cout * 9);
+}
+
+void op_upconv2d_weight_pack(float *pk, const float *wup, int Cout, int Cin)
+{
+    op_panel_pack(pk, wup, Cout * 9, Cin, 0);
+    op_panel_pack(pk + op_panel_size(Cout * 9, Cin), wup, Cin, Cout * 9, 1);
 }
 
 size_t op_upconv2d_scratch_size(int N, int h, int w, int oc)
@@ -39,8 +56,8 @@ static int chunk_channels(size_t scratch_floats, int N, int h, int w, int Cout)
     return oc > (size_t)Cout ? Cout : (int)oc;
 }
 
-void op_upconv2d_forward(float *y, const float *x, const float *wup, int N, int Cin, int Cout,
-                         int h, int w, float *scratch, size_t scratch_floats)
+void op_upconv2d_forward(float *y, const float *x, const float *wup, const float *pk, int N,
+                         int Cin, int Cout, int h, int w, float *scratch, size_t scratch_floats)
 {
     int oc = chunk_channels(scratch_floats, N, h, w, Cout);
     int ht = 2 * h + 1, wt = 2 * w + 1;
@@ -49,8 +66,12 @@ void op_upconv2d_forward(float *y, const float *x, const float *wup, int N, int 
     for (int o0 = 0; o0 < Cout; o0 += oc) {
         int nc = Cout - o0 < oc ? Cout - o0 : oc;
         float *cols = scratch, *T = cols + (size_t)nc * 9 * nhw, *tmp = T + (size_t)nc * N * tpl;
-        op_sgemm(0, 0, nc * 9, (int)nhw, Cin, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, x, (int)nhw,
-                 0.0f, cols, (int)nhw);
+        if (pk && nc == Cout && nhw <= UPCONV_PANEL_MAX_COLS) {
+            op_panel_gemm_mt(pk, Cout * 9, (int)nhw, Cin, x, (int)nhw, cols, (int)nhw);
+        } else {
+            op_sgemm(0, 0, nc * 9, (int)nhw, Cin, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, x,
+                     (int)nhw, 0.0f, cols, (int)nhw);
+        }
 #pragma omp parallel for schedule(static) if ((int64_t)nc * 9 * nhw > 65536)
         for (int on = 0; on < nc * N; on++) {
             int o = on / N, n = on % N;
@@ -72,8 +93,8 @@ void op_upconv2d_forward(float *y, const float *x, const float *wup, int N, int 
     }
 }
 
-void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, int Cin, int Cout,
-                          int h, int w, float *scratch, size_t scratch_floats)
+void op_upconv2d_backward(float *dx, const float *dy, const float *wup, const float *pk, int N,
+                          int Cin, int Cout, int h, int w, float *scratch, size_t scratch_floats)
 {
     int oc = chunk_channels(scratch_floats, N, h, w, Cout);
     int ht = 2 * h + 1, wt = 2 * w + 1;
@@ -99,7 +120,12 @@ void op_upconv2d_backward(float *dx, const float *dy, const float *wup, int N, i
                 }
             }
         }
-        op_sgemm(1, 0, Cin, (int)nhw, nc * 9, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, cols, (int)nhw,
-                 o0 == 0 ? 0.0f : 1.0f, dx, (int)nhw);
+        if (pk && nc == Cout && nhw <= UPCONV_PANEL_MAX_COLS) {
+            op_panel_gemm_mt(pk + op_panel_size(Cout * 9, Cin), Cin, (int)nhw, Cout * 9, cols,
+                             (int)nhw, dx, (int)nhw);
+        } else {
+            op_sgemm(1, 0, Cin, (int)nhw, nc * 9, 1.0f, wup + (size_t)o0 * 9 * Cin, Cin, cols,
+                     (int)nhw, o0 == 0 ? 0.0f : 1.0f, dx, (int)nhw);
+        }
     }
 }

@@ -20,6 +20,11 @@
 #ifndef SG2_WINO4_MIN_RES
 #define SG2_WINO4_MIN_RES 16
 #endif
+/* Up-sampling convs from inputs up to this resolution also keep packed weights (16 and
+ * 64 GEMM columns at batch 1). */
+#ifndef SG2_UPCONV_PANEL_MAX_IN_RES
+#define SG2_UPCONV_PANEL_MAX_IN_RES 8
+#endif
 /* 3x3 convs up to this resolution keep their Winograd weights packed for op_panel_gemm
  * (at batch 1 they have 4 to 64 tiles, where it beats OpenBLAS by 1.1-2x); the larger
  * ones stay row-major for OpenBLAS (the packed form takes twice the memory). */
@@ -35,8 +40,9 @@ typedef struct sg2__layer {
     int wino_panels; /* conv1: Winograd weight layout (op_conv2d_wino.h) */
     char name[SG2_NAME];
     size_t o_weight, o_bias, o_aff_w, o_aff_b, o_ns, o_noise; /* offsets into params */
-    size_t o_q, o_wup, o_wino;                                /* offsets into derived */
+    size_t o_q, o_wup, o_wpk, o_wino;                         /* offsets into derived */
     const float *weight, *bias, *aff_w, *aff_b, *ns, *noise_const, *q, *wup, *wino;
+    const float *wpk; /* conv0: packed wup (op_upconv2d_weight_pack) or NULL */
 } sg2__layer;
 
 typedef struct sg2__tspec {

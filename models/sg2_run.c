@@ -360,8 +360,8 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
                                          ctx->n_conv);
         } else {
             op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
-            op_upconv2d_forward(b->y, ctx->xs, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
-                                ctx->conv_scratch, ctx->n_conv);
+            op_upconv2d_forward(b->y, ctx->xs, L->wup, L->wpk, n, L->cin, L->cout, L->in_res,
+                                L->in_res, ctx->conv_scratch, ctx->n_conv);
             op_modconv_out_forward(b->y, b->y, b->d, b->noise_used, b->noise_stride, L->ns[0],
                                    L->bias, L->cout, n, P, SQRT2, clamp);
         }
@@ -434,8 +434,8 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
             op_conv2d_wino_backward(ctx->xs, gx, L->wino, L->wino_m, L->wino_panels, n, L->cin,
                                     L->cout, L->res, L->res, ctx->conv_scratch, ctx->n_conv);
         } else {
-            op_upconv2d_backward(ctx->xs, gx, L->wup, n, L->cin, L->cout, L->in_res, L->in_res,
-                                 ctx->conv_scratch, ctx->n_conv);
+            op_upconv2d_backward(ctx->xs, gx, L->wup, L->wpk, n, L->cin, L->cout, L->in_res,
+                                 L->in_res, ctx->conv_scratch, ctx->n_conv);
         }
         op_modulate_backward(il < 0 ? NULL : gx2, 0, ctx->ds, ctx->xs, x_in, b->s, L->cin, n, Pin);
         op_demod_backward(ctx->ds, ctx->dd, b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);

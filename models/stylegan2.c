@@ -317,6 +317,10 @@ static int model_plan(sg2_model *m)
                 if (kind == L_CONV0) {
                     L->o_wup = m->n_derived;
                     m->n_derived += (size_t)L->cout * 9 * L->cin;
+                    L->o_wpk = m->n_derived;
+                    if (L->in_res <= SG2_UPCONV_PANEL_MAX_IN_RES) {
+                        m->n_derived += op_upconv2d_pack_size(L->cout, L->cin);
+                    }
                 } else {
                     L->wino_m = L->res >= SG2_WINO4_MIN_RES ? 4 : 2;
                     L->wino_panels = L->res <= SG2_WINO_PANEL_MAX_RES;
@@ -363,6 +367,12 @@ static void model_bind(sg2_model *m)
                 float *wup = m->derived + L->o_wup;
                 op_upconv2d_weight_prepare(wup, L->weight, L->cout, L->cin);
                 L->wup = wup;
+                L->wpk = NULL;
+                if (L->in_res <= SG2_UPCONV_PANEL_MAX_IN_RES) {
+                    float *pk = m->derived + L->o_wpk;
+                    op_upconv2d_weight_pack(pk, wup, L->cout, L->cin);
+                    L->wpk = pk;
+                }
             } else {
                 float *u = m->derived + L->o_wino;
                 op_conv2d_wino_weight_prepare(u, L->weight, L->cout, L->cin, L->wino_m,

@@ -388,6 +388,18 @@ static void test_panel_gemm(void **state)
             }
         }
     }
+    /* Row panels shared out among threads: bitwise the single-threaded product. */
+    int M = 100, N = 130, K = 100;
+    float *A = randn((int64_t)M * K, &rng, 1.0f), *B = randn((int64_t)K * N, &rng, 1.0f);
+    float *P = malloc(sizeof(float) * op_panel_size(M, K));
+    float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
+    op_panel_pack(P, A, M, K, 0);
+    op_panel_gemm(P, M, N, K, B, N, C1, N);
+    op_panel_gemm_mt(P, M, N, K, B, N, C2, N);
+    ok &= memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0;
+    printf("  panel gemm %dx%dx%d shared out among threads: %s\n", M, N, K,
+           memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0 ? "bitwise equal" : "DIFFERS");
+    free(A), free(B), free(P), free(C1), free(C2);
     assert_true(ok);
 }
 
@@ -402,7 +414,8 @@ typedef struct upconv_case {
 static double upconv_loss(void *u)
 {
     upconv_case *c = u;
-    op_upconv2d_forward(c->y, c->x, c->wup, c->N, c->Cin, c->Cout, c->h, c->w, c->scratch, c->ns);
+    op_upconv2d_forward(c->y, c->x, c->wup, NULL, c->N, c->Cin, c->Cout, c->h, c->w, c->scratch,
+                        c->ns);
     return dot(c->y, c->g, (int64_t)c->Cout * c->N * 4 * c->h * c->w);
 }
 
@@ -494,25 +507,28 @@ static void test_upconv2d(void **state)
         }
         size_t sizes[3] = {full, smin, smin + (full - smin) / 3};
         char what[96];
-        for (int si = 0; si < 3; si++) {
-            op_upconv2d_forward(c.y, c.x, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch,
-                                sizes[si]);
-            snprintf(what, sizeof what, "upconv2d %dx%d forward (scratch %zu)", c.h, c.w,
-                     sizes[si]);
+        float *pk = malloc(sizeof(float) * op_upconv2d_pack_size(c.Cout, c.Cin));
+        op_upconv2d_weight_pack(pk, c.wup, c.Cout, c.Cin);
+        /* si 3: all channels in one chunk with the packed weights (op_panel_gemm). */
+        for (int si = 0; si < 4; si++) {
+            const float *pki = si == 3 ? pk : NULL;
+            size_t sc = sizes[si % 3];
+            op_upconv2d_forward(c.y, c.x, c.wup, pki, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch, sc);
+            snprintf(what, sizeof what, "upconv2d %dx%d forward (scratch %zu%s)", c.h, c.w, sc,
+                     pki ? ", packed" : "");
             ok &= sg2_check_tensor(what, c.y, ref, ny, TOL_FWD);
             for (int64_t k = 0; k < nx; k++) {
                 dx[k] = 1e30f; /* must be overwritten */
             }
-            op_upconv2d_backward(dx, c.g, c.wup, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch,
-                                 sizes[si]);
-            snprintf(what, sizeof what, "upconv2d %dx%d input grad (scratch %zu)", c.h, c.w,
-                     sizes[si]);
+            op_upconv2d_backward(dx, c.g, c.wup, pki, c.N, c.Cin, c.Cout, c.h, c.w, c.scratch, sc);
+            snprintf(what, sizeof what, "upconv2d %dx%d input grad (scratch %zu%s)", c.h, c.w, sc,
+                     pki ? ", packed" : "");
             ok &= sg2_check_tensor(what, dx, dref, nx, TOL_FWD);
         }
         snprintf(what, sizeof what, "upconv2d %dx%d input grad", c.h, c.w);
         ok &= fd_check(what, c.x, nx, dx, upconv_loss, &c, 1e-2f, TOL_FD, 72);
         free(T), free(dT), free(dacc), free(w), free(c.x), free(c.g), free(c.y), free(c.wup);
-        free(c.scratch), free(ref), free(dx), free(dref);
+        free(c.scratch), free(ref), free(dx), free(dref), free(pk);
     }
     assert_true(ok);
 }
