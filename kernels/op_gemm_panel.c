@@ -28,12 +28,12 @@ void op_panel_pack(float *P, const float *A, int M, int K, int trans)
     }
 }
 
-/* Write the 16 x jn block t (column-major: t[j][i]) to rows < rows of C. */
-static void store_block(float *C, int ldc, const float t[PC][PR], int rows, int jn)
+/* Write (acc: add) the 16 x jn block t (column-major: t[j][i]) to rows < rows of C. */
+static void store_block(float *C, int ldc, const float t[PC][PR], int rows, int jn, int acc)
 {
     for (int i = 0; i < rows; i++) {
         for (int j = 0; j < jn; j++) {
-            C[(size_t)i * ldc + j] = t[j][i];
+            C[(size_t)i * ldc + j] = acc ? C[(size_t)i * ldc + j] + t[j][i] : t[j][i];
         }
     }
 }
@@ -56,7 +56,7 @@ void op_panel_gemm_portable(const float *P, int M, int N, int K, const float *B,
                     }
                 }
             }
-            store_block(C + (size_t)b * PR * ldc + t0, ldc, t, rows, jn);
+            store_block(C + (size_t)b * PR * ldc + t0, ldc, t, rows, jn, 0);
         }
     }
 }
@@ -64,8 +64,9 @@ void op_panel_gemm_portable(const float *P, int M, int N, int K, const float *B,
 #ifdef PANEL_X86
 /* One 16 x jn block over all K: two panel loads, jn broadcasts and 2 jn FMAs per k. jn is
  * a constant at each call site below, so the unused accumulators drop out. */
-__attribute__((target("avx2,fma"))) static inline void
-block_avx2(const float *Pb, const float *B, int ldb, int K, float *C, int ldc, int rows, int jn)
+__attribute__((target("avx2,fma"))) static inline void block_avx2(const float *Pb, const float *B,
+                                                                  int ldb, int K, float *C, int ldc,
+                                                                  int rows, int jn, int acc)
 {
     /* Twelve named accumulators: GCC keeps them in registers (an array of them spilled). */
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
@@ -116,22 +117,23 @@ block_avx2(const float *Pb, const float *B, int ldb, int K, float *C, int ldc, i
     _mm256_storeu_ps(t[4] + 8, a9);
     _mm256_storeu_ps(t[5], a10);
     _mm256_storeu_ps(t[5] + 8, a11);
-    store_block(C, ldc, t, rows, jn);
+    store_block(C, ldc, t, rows, jn, acc);
 }
 
-/* Columns of B per superblock, and the largest K whose superblock is packed (on the
- * stack: 6 x 4 x 512 floats = 48 KB). */
+/* Columns of B per superblock, and rows of B per slice of K: a superblock slice is packed
+ * on the stack (4 x 6 x 512 floats = 48 KB); longer K runs as slices whose products add
+ * up in C. */
 #define SB (4 * PC)
 #define SB_MAXK 512
 
-/* B's columns t0..t0+SB-1 in column blocks of PC, [SB/PC][K][PC] (zero-padded), so that
- * the broadcasts of each k step read one contiguous 24-byte run: with many columns, B's
- * strided rows were what held the kernel below OpenBLAS. */
-static void pack_b(float *Bp, const float *B, int ldb, int K, int t0, int N)
+/* Rows k < kn, columns t0..t0+SB-1 of B in column blocks of PC, [SB/PC][kn][PC]
+ * (zero-padded), so that the broadcasts of each k step read one contiguous 24-byte run:
+ * with many columns, B's strided rows were what held the kernel below OpenBLAS. */
+static void pack_b(float *Bp, const float *B, int ldb, int kn, int t0, int N)
 {
     for (int j0 = 0; j0 < SB; j0 += PC) {
-        float *d = Bp + (size_t)(j0 / PC) * K * PC;
-        for (int k = 0; k < K; k++) {
+        float *d = Bp + (size_t)(j0 / PC) * kn * PC;
+        for (int k = 0; k < kn; k++) {
             for (int j = 0; j < PC; j++) {
                 int t = t0 + j0 + j;
                 d[(size_t)k * PC + j] = t < N ? B[(size_t)k * ldb + t] : 0.0f;
@@ -141,54 +143,59 @@ static void pack_b(float *Bp, const float *B, int ldb, int K, int t0, int N)
 }
 
 static void block_jn_avx2(const float *Pb, const float *Bt, int lb, int K, float *Cb, int ldc,
-                          int rows, int jn);
+                          int rows, int jn, int acc);
 
 __attribute__((target("avx2,fma"))) static void
 gemm_avx2(const float *P, int M, int N, int K, const float *B, int ldb, float *C, int ldc)
 {
-    /* Few columns (or a K too large for the stack copy): B is read in place. */
-    int packed = N > 2 * PC && K <= SB_MAXK;
+    /* Few columns: B is read in place (packing would cost more than it saves). */
+    int packed = N > 2 * PC;
     float Bp[SB * SB_MAXK];
-    for (int s0 = 0; s0 < N; s0 += SB) {
-        int s1 = N - s0 < SB ? N : s0 + SB;
-        if (packed) {
-            pack_b(Bp, B, ldb, K, s0, N);
-        }
-        for (int b = 0; b * PR < M; b++) {
-            int rows = M - b * PR < PR ? M - b * PR : PR;
-            const float *Pb = P + (size_t)b * K * PR;
-            for (int t0 = s0; t0 < s1; t0 += PC) {
-                int jn = s1 - t0 < PC ? s1 - t0 : PC;
-                const float *Bt = packed ? Bp + (size_t)((t0 - s0) / PC) * K * PC : B + t0;
-                block_jn_avx2(Pb, Bt, packed ? PC : ldb, K, C + (size_t)b * PR * ldc + t0, ldc,
-                              rows, jn);
+    for (int k0 = 0; k0 < K; k0 += SB_MAXK) {
+        int kn = K - k0 < SB_MAXK ? K - k0 : SB_MAXK;
+        const float *Bk = B + (size_t)k0 * ldb;
+        for (int s0 = 0; s0 < N; s0 += SB) {
+            int s1 = N - s0 < SB ? N : s0 + SB;
+            if (packed) {
+                pack_b(Bp, Bk, ldb, kn, s0, N);
+            }
+            for (int b = 0; b * PR < M; b++) {
+                int rows = M - b * PR < PR ? M - b * PR : PR;
+                const float *Pb = P + ((size_t)b * K + k0) * PR;
+                for (int t0 = s0; t0 < s1; t0 += PC) {
+                    int jn = s1 - t0 < PC ? s1 - t0 : PC;
+                    const float *Bt = packed ? Bp + (size_t)((t0 - s0) / PC) * kn * PC : Bk + t0;
+                    block_jn_avx2(Pb, Bt, packed ? PC : ldb, kn, C + (size_t)b * PR * ldc + t0, ldc,
+                                  rows, jn, k0 > 0);
+                }
             }
         }
     }
 }
 
 /* block_avx2 with jn a constant in each call. */
-__attribute__((target("avx2,fma"))) static void
-block_jn_avx2(const float *Pb, const float *Bt, int lb, int K, float *Cb, int ldc, int rows, int jn)
+__attribute__((target("avx2,fma"))) static void block_jn_avx2(const float *Pb, const float *Bt,
+                                                              int lb, int K, float *Cb, int ldc,
+                                                              int rows, int jn, int acc)
 {
     switch (jn) {
     case 6:
-        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 6);
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 6, acc);
         break;
     case 5:
-        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 5);
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 5, acc);
         break;
     case 4:
-        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 4);
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 4, acc);
         break;
     case 3:
-        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 3);
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 3, acc);
         break;
     case 2:
-        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 2);
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 2, acc);
         break;
     default:
-        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 1);
+        block_avx2(Pb, Bt, lb, K, Cb, ldc, rows, 1, acc);
         break;
     }
 }

@@ -341,12 +341,12 @@ static void test_sgemm(void **state)
 
 /* op_panel_gemm (the CPU's kernel: AVX2+FMA here) and the portable kernel against a
  * double triple loop: A packed as is and transposed, row counts below, at and past a
- * 16-row panel, 1 to 13 columns (every register-block remainder), padded strides; C's
- * old contents (NaN) must not leak. */
+ * 16-row panel, 1 to 13 columns (every register-block remainder), K past one 512-row
+ * slice, padded strides; C's old contents (NaN) must not leak. */
 static void test_panel_gemm(void **state)
 {
     (void)state;
-    static const int shapes[][2] = {{1, 1}, {5, 7}, {16, 32}, {17, 3}, {40, 64}};
+    static const int shapes[][2] = {{1, 1}, {5, 7}, {16, 32}, {17, 3}, {40, 64}, {18, 1100}};
     int ok = 1;
     uint64_t rng = 5;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
