@@ -26,9 +26,9 @@ void op_upconv2d_weight_prepare(float *wup, const float *w, int Cout, int Cin)
     }
 }
 
-/* The packed products stream the whole weight once per 24 columns: past about 96 columns
+/* The packed products stream the whole weight once per 24 columns: past about 64 columns
  * OpenBLAS's blocking is the faster one. */
-#define UPCONV_PANEL_MAX_COLS 96
+#define UPCONV_PANEL_MAX_COLS 64
 
 size_t op_upconv2d_pack_size(int Cout, int Cin)
 {

@@ -15,7 +15,7 @@ void op_upconv2d_weight_prepare(float *wup, const float *w, int Cout, int Cin);
 
 /* Optional packed copies of wup and wup^T for op_panel_gemm (op_gemm_panel.h), faster
  * than OpenBLAS when N*h*w is small (batch-1 layers on 4x4 and 8x8 inputs: 16 and 64
- * GEMM columns); used when all output channels fit one scratch chunk and N*h*w <= 96. */
+ * GEMM columns); used when all output channels fit one scratch chunk and N*h*w <= 64. */
 size_t op_upconv2d_pack_size(int Cout, int Cin);
 void op_upconv2d_weight_pack(float *pk, const float *wup, int Cout, int Cin);
 
