@@ -29,6 +29,7 @@ typedef struct lbuf {
     float *y;     /* layer output [cout, B, r*r] (torgb: its own output before the skip sum) */
     float *s;     /* styles [B, cin] (torgb: including the 1/sqrt(cin) weight gain) */
     float *d;     /* demodulation [B, cout] */
+    float *s2;    /* demodulation scratch [B, cin] */
     float *noise; /* per-image noise [B, r*r] (RANDOM and USER modes) */
     const float *noise_used;
     int64_t noise_stride;
@@ -99,6 +100,7 @@ static size_t ctx_layout(sg2_ctx *c, float *base)
             continue;
         }
         b->d = take(base, &off, B * L->cout);
+        b->s2 = take(base, &off, B * L->cin);
         b->noise = take(base, &off, B * P);
         mx_y = zmax(mx_y, (size_t)L->cout * B * P);
         size_t lo, full;
@@ -302,16 +304,30 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
                    sizeof(float) * 16);
         }
     }
-    const float *x = ctx->x_const;
+    /* Styles and demodulation coefficients of every layer first: they depend on ws only,
+     * and at batch 1 each is a matrix-vector product bound by reading its 1 MB matrix, so
+     * the threads take whole layers (BLAS runs single-threaded inside the loop). */
+#pragma omp parallel for schedule(dynamic, 1)
     for (int li = 0; li < m->n_layers; li++) {
         const sg2__layer *L = &m->layers[li];
         lbuf *b = &ctx->lb[li];
-        int64_t P = (int64_t)L->res * L->res, Pin = (int64_t)L->in_res * L->in_res;
         const float *wrow = ws + (size_t)L->ws_idx * Wd;
         if (L->kind == L_TORGB) {
             float g = 1.0f / sqrtf((float)L->cin);
             op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin, g / sqrtf((float)Wd),
                           g);
+        } else {
+            op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin,
+                          1.0f / sqrtf((float)Wd), 1.0f);
+            op_demod_forward(b->d, b->s, L->q, n, L->cin, L->cout, b->s2);
+        }
+    }
+    const float *x = ctx->x_const;
+    for (int li = 0; li < m->n_layers; li++) {
+        const sg2__layer *L = &m->layers[li];
+        lbuf *b = &ctx->lb[li];
+        int64_t P = (int64_t)L->res * L->res, Pin = (int64_t)L->in_res * L->in_res;
+        if (L->kind == L_TORGB) {
             op_modconv1x1_forward(b->y, x, L->weight, b->s, L->cin, Ci, n, P, ctx->rgb_tmp);
             op_bias_act_forward(b->y, b->y, L->bias, 1, Ci, n * P, 0, 1.0f, clamp);
             float *im = ctx->img[L->block];
@@ -327,9 +343,6 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             }
             continue;
         }
-        op_fc_forward(b->s, wrow, ldws, L->aff_w, L->aff_b, n, Wd, L->cin, 1.0f / sqrtf((float)Wd),
-                      1.0f);
-        op_demod_forward(b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);
         switch (mode) {
         case SG2_NOISE_CONST:
             b->noise_used = L->noise_const;
