@@ -98,13 +98,18 @@ void op_fir4_backward(float *dt, const float *dy, int64_t planes, int ht, int wt
         for (int r = 0; r < ho; r++) {
             const float *row = dp + r * wo;
             float *mr = mp + r * wt;
-            for (int i = 0; i < wt; i++) {
-                if (i >= 2 && i + 1 < wo) {
-                    mr[i] = 0.25f * row[i + 1] + 0.75f * row[i] + 0.75f * row[i - 1] +
-                            0.25f * row[i - 2];
-                } else {
-                    mr[i] = op_fir4_adj_at(row, wt, 1, i);
-                }
+            /* Border columns, then the interior (all four taps in range) as a plain loop
+             * that vectorises. */
+            int i1 = wo - 1 > 2 ? wo - 1 : 2;
+            for (int i = 0; i < 2 && i < wt; i++) {
+                mr[i] = op_fir4_adj_at(row, wt, 1, i);
+            }
+            for (int i = 2; i < i1; i++) {
+                mr[i] =
+                    0.25f * row[i + 1] + 0.75f * row[i] + 0.75f * row[i - 1] + 0.25f * row[i - 2];
+            }
+            for (int i = i1; i < wt; i++) {
+                mr[i] = op_fir4_adj_at(row, wt, 1, i);
             }
         }
         for (int i = 0; i < ht; i++) {
