@@ -13,6 +13,20 @@
 /* Columns per register block: 16 rows (2 vectors of 8) x 6 columns = 12 accumulators. */
 #define PC 6
 
+static int have_avx2(void)
+{
+#ifdef PANEL_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+int op_panel_native(void)
+{
+    return have_avx2();
+}
+
 size_t op_panel_size(int M, int K)
 {
     return (size_t)(M + PR - 1) / PR * PR * (size_t)K;
@@ -204,7 +218,7 @@ __attribute__((target("avx2,fma"))) static void block_jn_avx2(const float *Pb, c
 void op_panel_gemm(const float *P, int M, int N, int K, const float *B, int ldb, float *C, int ldc)
 {
 #ifdef PANEL_X86
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (have_avx2()) {
         gemm_avx2(P, M, N, K, B, ldb, C, ldc);
         return;
     }

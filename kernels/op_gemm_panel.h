@@ -19,6 +19,10 @@
 
 #define OP_PANEL_ROWS 16
 
+/* 1 when op_panel_gemm has a vector kernel on this CPU (AVX2+FMA). Without one the
+ * portable kernel is slower than OpenBLAS, so callers keep their OpenBLAS layouts. */
+int op_panel_native(void);
+
 /* Floats of the packed form of an M x K matrix. */
 size_t op_panel_size(int M, int K);
 

@@ -27,7 +27,8 @@
 #endif
 /* 3x3 convs up to this resolution keep their Winograd weights packed for op_panel_gemm
  * (at batch 1 they have 4 to 64 tiles, where it beats OpenBLAS by 1.1-2x); the larger
- * ones stay row-major for OpenBLAS (the packed form takes twice the memory). */
+ * ones stay row-major for OpenBLAS (the packed form takes twice the memory). Only on
+ * CPUs where op_panel_native() (AVX2+FMA): elsewhere all layers use OpenBLAS. */
 #ifndef SG2_WINO_PANEL_MAX_RES
 #define SG2_WINO_PANEL_MAX_RES 32
 #endif

@@ -19,6 +19,7 @@
 #include "kernels/op_conv2d_wino.h"
 #include "kernels/op_fc.h"
 #include "kernels/op_gemm.h"
+#include "kernels/op_gemm_panel.h"
 #include "kernels/op_modconv.h"
 #include "kernels/op_pixnorm.h"
 #include "kernels/op_upconv2d.h"
@@ -318,12 +319,12 @@ static int model_plan(sg2_model *m)
                     L->o_wup = m->n_derived;
                     m->n_derived += (size_t)L->cout * 9 * L->cin;
                     L->o_wpk = m->n_derived;
-                    if (L->in_res <= SG2_UPCONV_PANEL_MAX_IN_RES) {
+                    if (L->in_res <= SG2_UPCONV_PANEL_MAX_IN_RES && op_panel_native()) {
                         m->n_derived += op_upconv2d_pack_size(L->cout, L->cin);
                     }
                 } else {
                     L->wino_m = L->res >= SG2_WINO4_MIN_RES ? 4 : 2;
-                    L->wino_panels = L->res <= SG2_WINO_PANEL_MAX_RES;
+                    L->wino_panels = L->res <= SG2_WINO_PANEL_MAX_RES && op_panel_native();
                     L->o_wino = m->n_derived;
                     m->n_derived +=
                         op_conv2d_wino_weight_size(L->cout, L->cin, L->wino_m, L->wino_panels);
@@ -368,7 +369,7 @@ static void model_bind(sg2_model *m)
                 op_upconv2d_weight_prepare(wup, L->weight, L->cout, L->cin);
                 L->wup = wup;
                 L->wpk = NULL;
-                if (L->in_res <= SG2_UPCONV_PANEL_MAX_IN_RES) {
+                if (L->in_res <= SG2_UPCONV_PANEL_MAX_IN_RES && op_panel_native()) {
                     float *pk = m->derived + L->o_wpk;
                     op_upconv2d_weight_pack(pk, wup, L->cout, L->cin);
                     L->wpk = pk;
