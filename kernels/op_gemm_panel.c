@@ -217,6 +217,15 @@ __attribute__((target("avx2,fma"))) static void block_jn_avx2(const float *Pb, c
 
 void op_panel_gemm(const float *P, int M, int N, int K, const float *B, int ldb, float *C, int ldc)
 {
+    if (M <= 0 || N <= 0) {
+        return;
+    }
+    if (K <= 0) { /* an empty sum, as sgemm with beta 0 */
+        for (int i = 0; i < M; i++) {
+            memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
+        }
+        return;
+    }
 #ifdef PANEL_X86
     if (have_avx2()) {
         gemm_avx2(P, M, N, K, B, ldb, C, ldc);

@@ -388,6 +388,15 @@ static void test_panel_gemm(void **state)
             }
         }
     }
+    /* K = 0: an empty sum, C cleared (as sgemm with beta 0). */
+    float Cz[4 * 5], Bz[1] = {0.0f}, Pz[1] = {0.0f};
+    for (int i = 0; i < 20; i++) {
+        Cz[i] = NAN;
+    }
+    op_panel_gemm(Pz, 4, 5, 0, Bz, 5, Cz, 5);
+    for (int i = 0; i < 20; i++) {
+        ok &= Cz[i] == 0.0f;
+    }
     /* Row panels shared out among threads: bitwise the single-threaded product. */
     int M = 100, N = 130, K = 100;
     float *A = randn((int64_t)M * K, &rng, 1.0f), *B = randn((int64_t)K * N, &rng, 1.0f);
