@@ -89,48 +89,27 @@ __attribute__((target("avx2,fma"))) static inline void block_avx2(const float *P
         __m256 u0 = _mm256_loadu_ps(Pb + (size_t)k * PR);
         __m256 u1 = _mm256_loadu_ps(Pb + (size_t)k * PR + 8);
         const float *bk = B + (size_t)k * ldb;
-        __m256 v = _mm256_broadcast_ss(bk);
-        a0 = _mm256_fmadd_ps(u0, v, a0);
-        a1 = _mm256_fmadd_ps(u1, v, a1);
-        if (jn > 1) {
-            v = _mm256_broadcast_ss(bk + 1);
-            a2 = _mm256_fmadd_ps(u0, v, a2);
-            a3 = _mm256_fmadd_ps(u1, v, a3);
-        }
-        if (jn > 2) {
-            v = _mm256_broadcast_ss(bk + 2);
-            a4 = _mm256_fmadd_ps(u0, v, a4);
-            a5 = _mm256_fmadd_ps(u1, v, a5);
-        }
-        if (jn > 3) {
-            v = _mm256_broadcast_ss(bk + 3);
-            a6 = _mm256_fmadd_ps(u0, v, a6);
-            a7 = _mm256_fmadd_ps(u1, v, a7);
-        }
-        if (jn > 4) {
-            v = _mm256_broadcast_ss(bk + 4);
-            a8 = _mm256_fmadd_ps(u0, v, a8);
-            a9 = _mm256_fmadd_ps(u1, v, a9);
-        }
-        if (jn > 5) {
-            v = _mm256_broadcast_ss(bk + 5);
-            a10 = _mm256_fmadd_ps(u0, v, a10);
-            a11 = _mm256_fmadd_ps(u1, v, a11);
-        }
+/* Column j of the block: broadcast B[k][j], two FMAs into its accumulators lo, hi. */
+#define PANEL_COL(j, lo, hi)                                                                       \
+    if (jn > (j)) {                                                                                \
+        __m256 v = _mm256_broadcast_ss(bk + (j));                                                  \
+        lo = _mm256_fmadd_ps(u0, v, lo);                                                           \
+        hi = _mm256_fmadd_ps(u1, v, hi);                                                           \
+    }
+        PANEL_COL(0, a0, a1)
+        PANEL_COL(1, a2, a3)
+        PANEL_COL(2, a4, a5)
+        PANEL_COL(3, a6, a7)
+        PANEL_COL(4, a8, a9)
+        PANEL_COL(5, a10, a11)
+#undef PANEL_COL
     }
     float t[PC][PR];
-    _mm256_storeu_ps(t[0], a0);
-    _mm256_storeu_ps(t[0] + 8, a1);
-    _mm256_storeu_ps(t[1], a2);
-    _mm256_storeu_ps(t[1] + 8, a3);
-    _mm256_storeu_ps(t[2], a4);
-    _mm256_storeu_ps(t[2] + 8, a5);
-    _mm256_storeu_ps(t[3], a6);
-    _mm256_storeu_ps(t[3] + 8, a7);
-    _mm256_storeu_ps(t[4], a8);
-    _mm256_storeu_ps(t[4] + 8, a9);
-    _mm256_storeu_ps(t[5], a10);
-    _mm256_storeu_ps(t[5] + 8, a11);
+    __m256 acc_[2 * PC] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+    for (int j = 0; j < PC; j++) {
+        _mm256_storeu_ps(t[j], acc_[2 * j]);
+        _mm256_storeu_ps(t[j] + 8, acc_[2 * j + 1]);
+    }
     store_block(C, ldc, t, rows, jn, acc);
 }
 
