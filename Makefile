@@ -94,8 +94,11 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat
 # -fno-trapping-math: the code never reads or traps FP exception flags, so the compiler may
 # evaluate both arms of a select (results are unchanged, unlike -ffast-math). Without it
 # GCC keeps a branch around a conditional multiply or divide and will not vectorise the
-# per-element loops (activation, its gradient, the conv epilogues).
-CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -fno-trapping-math -fvect-cost-model=cheap -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
+# per-element loops (activation, its gradient, the conv epilogues). -fvect-cost-model=cheap
+# (GCC only; -O2 defaults to "very cheap", which skips loops of unknown length).
+VECT := $(shell $(CC) -fvect-cost-model=cheap -Werror -E -x c /dev/null >/dev/null 2>&1 && \
+          echo -fvect-cost-model=cheap)
+CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -fno-trapping-math $(VECT) -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
           -MMD -MP
 LDLIBS := $(PKG_LIBS) -fopenmp -lm -lpthread
 ifeq ($(NATIVE),1)
