@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels/op_bias_act.h"
 #include "kernels/op_conv2d.h"
@@ -39,6 +40,8 @@ struct sg2_ctx {
     const sg2_model *m;
     int B;
     int n, have_fwd, map_n;
+    double *prof;      /* NULL, or [n_layers + 1][2 (fwd, bwd)][2 (conv, rest)] ms sums */
+    int prof_calls[2]; /* forward and backward calls since sg2_ctx_profile(ctx, 1) */
     size_t n_arena;
     float *arena;
     lbuf *lb;
@@ -172,6 +175,7 @@ void sg2_ctx_free(sg2_ctx *ctx)
         return;
     }
     free(ctx->arena);
+    free(ctx->prof);
     free(ctx->lb);
     free(ctx->img);
     free(ctx);
@@ -281,6 +285,71 @@ void sg2_ws_grad_to_w(float *dw, const float *dws, int n, int num_ws, int w_dim,
 
 /* -------------------------------------------------------------- synthesis */
 
+/* ------------------------------------------------------------ profiling */
+
+static double prof_now(const sg2_ctx *ctx)
+{
+    if (!ctx->prof) {
+        return 0.0;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Add a layer's (row's) conv time and total time since t0 (ms) to direction dir. */
+static void prof_add(sg2_ctx *ctx, int row, int dir, double conv, double t0)
+{
+    if (ctx->prof) {
+        double *p = ctx->prof + ((size_t)row * 2 + dir) * 2;
+        p[0] += conv;
+        p[1] += prof_now(ctx) - t0 - conv;
+    }
+}
+
+int sg2_ctx_profile(sg2_ctx *ctx, int on, lm_err *err)
+{
+    free(ctx->prof);
+    ctx->prof = NULL;
+    ctx->prof_calls[0] = ctx->prof_calls[1] = 0;
+    if (on) {
+        ctx->prof = calloc((size_t)(ctx->m->n_layers + 1) * 4, sizeof(double));
+        if (!ctx->prof) {
+            return lm_err_set(err, -ENOMEM, "sg2 profile: out of memory");
+        }
+    }
+    return 0;
+}
+
+void sg2_ctx_profile_report(const sg2_ctx *ctx, FILE *f)
+{
+    if (!ctx->prof) {
+        fprintf(f, "sg2 profile: off\n");
+        return;
+    }
+    const sg2_model *m = ctx->m;
+    double cf = ctx->prof_calls[0] ? ctx->prof_calls[0] : 1, cb = ctx->prof_calls[1];
+    double tot[4] = {0, 0, 0, 0};
+    fprintf(f, "%-26s %5s %9s %9s %9s %9s   (ms per call; %d forward, %d backward calls)\n",
+            "layer", "res", "fwd conv", "fwd rest", "bwd conv", "bwd rest", ctx->prof_calls[0],
+            ctx->prof_calls[1]);
+    for (int li = 0; li <= m->n_layers; li++) {
+        const double *p = ctx->prof + (size_t)li * 4;
+        double v[4] = {p[0] / cf, p[1] / cf, cb ? p[2] / cb : 0.0, cb ? p[3] / cb : 0.0};
+        for (int k = 0; k < 4; k++) {
+            tot[k] += v[k];
+        }
+        if (li < m->n_layers) {
+            fprintf(f, "%-26s %5d %9.3f %9.3f %9.3f %9.3f\n", m->layers[li].name, m->layers[li].res,
+                    v[0], v[1], v[2], v[3]);
+        } else {
+            fprintf(f, "%-26s %5s %9s %9.3f %9s %9s\n", "affines+demod (all layers)", "-", "-",
+                    v[1], "-", "-");
+        }
+    }
+    fprintf(f, "%-26s %5s %9.3f %9.3f %9.3f %9.3f\n", "total", "-", tot[0], tot[1], tot[2], tot[3]);
+}
+
 int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_mode mode,
                           uint64_t *rng, float *img, lm_err *err)
 {
@@ -307,6 +376,7 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
     /* Styles and demodulation coefficients of every layer first: they depend on ws only,
      * and at batch 1 each is a matrix-vector product bound by reading its 1 MB matrix, so
      * the threads take whole layers (BLAS runs single-threaded inside the loop). */
+    double ts = prof_now(ctx);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int li = 0; li < m->n_layers; li++) {
         const sg2__layer *L = &m->layers[li];
@@ -322,13 +392,16 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             op_demod_forward(b->d, b->s, L->q, n, L->cin, L->cout, b->s2);
         }
     }
+    prof_add(ctx, m->n_layers, 0, 0.0, ts);
     const float *x = ctx->x_const;
     for (int li = 0; li < m->n_layers; li++) {
         const sg2__layer *L = &m->layers[li];
         lbuf *b = &ctx->lb[li];
         int64_t P = (int64_t)L->res * L->res, Pin = (int64_t)L->in_res * L->in_res;
+        double t0 = prof_now(ctx), tc;
         if (L->kind == L_TORGB) {
             op_modconv1x1_forward(b->y, x, L->weight, b->s, L->cin, Ci, n, P, ctx->rgb_tmp);
+            tc = prof_now(ctx) - t0;
             op_bias_act_forward(b->y, b->y, L->bias, 1, Ci, n * P, 0, 1.0f, clamp);
             float *im = ctx->img[L->block];
             size_t cnt = (size_t)Ci * n * P;
@@ -341,6 +414,7 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
                     im[k] += b->y[k];
                 }
             }
+            prof_add(ctx, li, 0, tc, t0);
             continue;
         }
         switch (mode) {
@@ -368,16 +442,21 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
             /* Modulation and epilogue fused into the Winograd tile transforms. */
             op_wino_fuse fz = {b->s,     b->d,    b->noise_used, (long long)b->noise_stride,
                                L->ns[0], L->bias, SQRT2,         clamp};
+            double c0 = prof_now(ctx);
             op_conv2d_wino_forward_fused(b->y, x, L->wino, L->wino_m, L->wino_panels, n, L->cin,
                                          L->cout, L->res, L->res, &fz, ctx->conv_scratch,
                                          ctx->n_conv);
+            tc = prof_now(ctx) - c0;
         } else {
             op_modulate_forward(ctx->xs, x, b->s, L->cin, n, Pin);
+            double c0 = prof_now(ctx);
             op_upconv2d_forward(b->y, ctx->xs, L->wup, L->wpk, n, L->cin, L->cout, L->in_res,
                                 L->in_res, ctx->conv_scratch, ctx->n_conv);
+            tc = prof_now(ctx) - c0;
             op_modconv_out_forward(b->y, b->y, b->d, b->noise_used, b->noise_stride, L->ns[0],
                                    L->bias, L->cout, n, P, SQRT2, clamp);
         }
+        prof_add(ctx, li, 0, tc, t0);
         x = b->y;
     }
     /* CNHW -> NCHW */
@@ -391,6 +470,7 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
     }
     ctx->n = n;
     ctx->have_fwd = 1;
+    ctx->prof_calls[0]++;
     return 0;
 }
 
@@ -423,10 +503,13 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
         int il = in_layer(m, li);
         const float *x_in = il < 0 ? ctx->x_const : ctx->lb[il].y;
         float *dwrow = dws + (size_t)L->ws_idx * Wd;
+        double t0 = prof_now(ctx), tc;
         if (L->kind == L_TORGB) {
             op_bias_act_backward(ctx->gt, gimg, b->y, (int64_t)Ci * n * P, 0, 1.0f, clamp);
+            double c0 = prof_now(ctx);
             op_modconv1x1_backward(gx, gx_valid, ctx->ds, ctx->gt, x_in, L->weight, b->s, L->cin,
                                    Ci, n, P, ctx->rgb_tmp);
+            tc = prof_now(ctx) - c0;
             gx_valid = 1;
             float g = 1.0f / sqrtf((float)L->cin);
             op_fc_backward(dwrow, ldws, 1.0f, ctx->ds, L->aff_w, n, Wd, L->cin,
@@ -438,11 +521,13 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
                 gimg = gimg2;
                 gimg2 = t;
             }
+            prof_add(ctx, li, 1, tc, t0);
             continue;
         }
         float *dn = dnoise ? dnoise[L->noise_idx] : NULL;
         op_modconv_out_backward(gx, ctx->dd, dn, gx, b->y, b->d, b->noise_used, b->noise_stride,
                                 L->ns[0], L->bias, L->cout, n, P, SQRT2, clamp);
+        double c0 = prof_now(ctx);
         if (L->kind == L_CONV1) {
             op_conv2d_wino_backward(ctx->xs, gx, L->wino, L->wino_m, L->wino_panels, n, L->cin,
                                     L->cout, L->res, L->res, ctx->conv_scratch, ctx->n_conv);
@@ -450,14 +535,17 @@ int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *c
             op_upconv2d_backward(ctx->xs, gx, L->wup, L->wpk, n, L->cin, L->cout, L->in_res,
                                  L->in_res, ctx->conv_scratch, ctx->n_conv);
         }
+        tc = prof_now(ctx) - c0;
         op_modulate_backward(il < 0 ? NULL : gx2, 0, ctx->ds, ctx->xs, x_in, b->s, L->cin, n, Pin);
         op_demod_backward(ctx->ds, ctx->dd, b->d, b->s, L->q, n, L->cin, L->cout, ctx->small);
         op_fc_backward(dwrow, ldws, 1.0f, ctx->ds, L->aff_w, n, Wd, L->cin,
                        1.0f / sqrtf((float)Wd));
+        prof_add(ctx, li, 1, tc, t0);
         float *t = gx;
         gx = gx2;
         gx2 = t;
     }
+    ctx->prof_calls[1]++;
     return 0;
 }
 

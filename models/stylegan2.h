@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "shared/lm_err.h"
 
@@ -153,6 +154,16 @@ int sg2_synthesis_forward(sg2_ctx *ctx, const float *ws, int n, enum sg2_noise_m
  * shared buffer is the sum over the batch. Errors: LM_ECONFIG (no forward yet). */
 int sg2_synthesis_backward(sg2_ctx *ctx, const float *dimg, float *dws, float *const *dnoise,
                            lm_err *err);
+
+/* Per-layer timing of sg2_synthesis_forward/backward, for finding where the time goes.
+ * Off by default; on, it costs two clock reads per layer and op. sg2_ctx_profile(ctx, 1)
+ * turns it on and zeroes the sums (0: off). sg2_ctx_profile_report writes, per layer,
+ * the milliseconds per call of its convolution (conv1: the fused Winograd conv; conv0:
+ * the up-sampling conv; torgb: the 1x1 modulated conv) and of the rest of the layer,
+ * forward and backward, averaged over the calls since profiling was turned on; the
+ * forward's affines and demodulation of all layers are one row. Errors: -ENOMEM. */
+int sg2_ctx_profile(sg2_ctx *ctx, int on, lm_err *err);
+void sg2_ctx_profile_report(const sg2_ctx *ctx, FILE *f);
 
 /* Copy an intermediate of the last forward to out in the reference layout, by name:
  * "mapping.fc<l>" [n, features]; "synthesis.b<r>.conv0|conv1|torgb" [n, C, r, r] (layer

@@ -14,6 +14,7 @@
  * 3x3 convolutions actually run as Winograd F(4x4,3x3) (F(2x2,3x3) below 16x16) with 4x
  * (2.25x) fewer multiplications.
  */
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,9 @@ static int cmd_make(char **argv)
     return 0;
 }
 
-static int cmd_run(char **argv)
+/* argv: WEIGHTS BATCH THREADS ITERS WARMUP fwd|fwdbwd. profile: print the per-layer
+ * timings of the timed iterations (sg2_ctx_profile_report) instead of the JSON line. */
+static int cmd_run(char **argv, int profile)
 {
     const char *path = argv[0];
     int B = atoi(argv[1]), T = atoi(argv[2]), iters = atoi(argv[3]), warm = atoi(argv[4]);
@@ -108,6 +111,10 @@ static int cmd_run(char **argv)
     for (int it = -warm; it < iters; it++) {
         if (it == 0) {
             cpu0 = cpu_ms();
+            if (profile && sg2_ctx_profile(ctx, 1, &err) != 0) {
+                fprintf(stderr, "bench_sg2 profile: %s\n", lm_err_msg(&err, -ENOMEM));
+                profile = 0;
+            }
         }
         double t0 = now_ms();
         sg2_synthesis_forward(ctx, ws, B, SG2_NOISE_CONST, NULL, img, NULL);
@@ -122,11 +129,16 @@ static int cmd_run(char **argv)
     qsort(t, (size_t)iters, sizeof(double), cmp_double);
     double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
     double gmac = sg2_model_synthesis_macs(m) * 1e-9 * (bwd ? 2.0 : 1.0);
-    printf("{\"ms_per_image\": %.3f, \"best_ms_per_image\": %.3f, \"gmac_per_image\": %.3f, "
-           "\"gflops_best\": %.2f, \"batch\": %d, \"threads\": %d, \"backward\": %s, "
-           "\"cpu_ms_per_image\": %.3f, \"arena_mib\": %zu}\n",
-           med, t[0], gmac, 2.0 * gmac / (t[0] * 1e-3), B, T, bwd ? "true" : "false",
-           cpu, sg2_ctx_bytes(ctx) >> 20);
+    if (profile) {
+        sg2_ctx_profile_report(ctx, stdout);
+        printf("(batch %d, %d threads; whole fwd+bwd: median %.3f ms per image)\n", B, T, med);
+    } else {
+        printf("{\"ms_per_image\": %.3f, \"best_ms_per_image\": %.3f, \"gmac_per_image\": %.3f, "
+               "\"gflops_best\": %.2f, \"batch\": %d, \"threads\": %d, \"backward\": %s, "
+               "\"cpu_ms_per_image\": %.3f, \"arena_mib\": %zu}\n",
+               med, t[0], gmac, 2.0 * gmac / (t[0] * 1e-3), B, T, bwd ? "true" : "false", cpu,
+               sg2_ctx_bytes(ctx) >> 20);
+    }
     for (int i = 0; i < nn; i++) {
         free(dn[i]);
     }
@@ -174,13 +186,18 @@ int main(int argc, char **argv)
         return cmd_make(argv + 2);
     }
     if (argc == 8 && strcmp(argv[1], "run") == 0) {
-        return cmd_run(argv + 2);
+        return cmd_run(argv + 2, 0);
+    }
+    if (argc == 6 && strcmp(argv[1], "profile") == 0) {
+        char *args[6] = {argv[2], argv[3], argv[4], argv[5], "1", "fwdbwd"};
+        return cmd_run(args, 1);
     }
     if (argc == 3 && strcmp(argv[1], "sgemm") == 0) {
         return cmd_sgemm(argv + 2);
     }
     fprintf(stderr, "usage: bench_sg2 make OUT RES CHANNEL_BASE CHANNEL_MAX SEED\n"
                     "       bench_sg2 run WEIGHTS BATCH THREADS ITERS WARMUP fwd|fwdbwd\n"
+                    "       bench_sg2 profile WEIGHTS BATCH THREADS ITERS   (per-layer ms)\n"
                     "       bench_sg2 sgemm THREADS\n");
     return 2;
 }

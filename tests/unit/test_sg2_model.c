@@ -351,6 +351,62 @@ static void test_determinism(void **state)
     assert_true(same_threads && same_runs && ok);
 }
 
+/* Profiling (sg2_ctx_profile) changes no result, and its report has a row per layer with
+ * time in every convolution, the calls it counted, and "off" once turned off. */
+static void test_profile(void **state)
+{
+    (void)state;
+    net t;
+    net_open(&t, "tests/golden/stylegan2/res32.weights.safetensors", 2, SG2_NOISE_CONST);
+    size_t ni = (size_t)t.n * t.C * t.R * t.R, nw = (size_t)t.n * t.nws * t.Wd;
+    size_t nd = (size_t)t.n * t.R * t.R;
+    float *a[3] = {malloc(sizeof(float) * ni), malloc(sizeof(float) * nw),
+                   malloc(sizeof(float) * nd)};
+    float *b[3] = {malloc(sizeof(float) * ni), malloc(sizeof(float) * nw),
+                   malloc(sizeof(float) * nd)};
+    run_once(&t, 1, 1, a[0], a[1], a[2]);
+    lm_err err = {0};
+    assert_int_equal(sg2_ctx_profile(t.ctx, 1, &err), 0);
+    run_once(&t, 1, 1, b[0], b[1], b[2]);
+    run_once(&t, 1, 1, b[0], b[1], b[2]);
+    assert_memory_equal(a[0], b[0], sizeof(float) * ni);
+    assert_memory_equal(a[1], b[1], sizeof(float) * nw);
+    assert_memory_equal(a[2], b[2], sizeof(float) * nd);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    sg2_ctx_profile_report(t.ctx, f);
+    fclose(f);
+    printf("%s", text);
+    assert_non_null(strstr(text, "2 forward, 2 backward calls"));
+    int rows = 0, timed = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[64];
+        int res;
+        double fc, fr, bc, br;
+        if (sscanf(line, "synthesis.%63s %d %lf %lf %lf %lf", name, &res, &fc, &fr, &bc, &br) ==
+            6) {
+            rows++;
+            timed += fc > 0.0 && bc > 0.0;
+        }
+    }
+    free(text);
+    /* res32: 3 layers per block from 8 to 32, 2 at 4 */
+    assert_int_equal(rows, 11);
+    assert_int_equal(timed, 11);
+    assert_int_equal(sg2_ctx_profile(t.ctx, 0, &err), 0);
+    f = open_memstream(&text, &len);
+    sg2_ctx_profile_report(t.ctx, f);
+    fclose(f);
+    assert_non_null(strstr(text, "off"));
+    free(text);
+    for (int k = 0; k < 3; k++) {
+        free(a[k]), free(b[k]);
+    }
+    net_close(&t);
+}
+
 static void test_batch_and_noise_modes(void **state)
 {
     (void)state;
@@ -468,11 +524,9 @@ static void test_random_init_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_network_fd),
-        cmocka_unit_test(test_network_fd_clamp),
-        cmocka_unit_test(test_mapping_fd),
-        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_batch_and_noise_modes),
+        cmocka_unit_test(test_network_fd),       cmocka_unit_test(test_network_fd_clamp),
+        cmocka_unit_test(test_mapping_fd),       cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_profile),          cmocka_unit_test(test_batch_and_noise_modes),
         cmocka_unit_test(test_random_init_file),
     };
     return cmocka_run_group_tests(tests, single_thread, NULL);
